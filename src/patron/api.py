@@ -1,0 +1,66 @@
+"""The JSON API under /api: one NinjaAPI that mounts each app's router and maps errors to JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from patron.errors import DomainError, RateLimited
+
+api = NinjaAPI(
+    title="Patron API",
+    version="1.0",
+    description="JSON API of the Patron store. Authenticate with `Authorization: Bearer <access token>` "
+    "from `POST /api/auth/login`.",
+    urls_namespace="api",
+)
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    response = api.create_response(request, error_body(exc.code, exc.message, exc.fields), status=exc.status)
+    if isinstance(exc, RateLimited):
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@api.exception_handler(NinjaValidationError)
+def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
+    fields: dict[str, list[str]] = {}
+    for err in exc.errors:
+        location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path", "payload")]
+        fields.setdefault(".".join(location) or "__all__", []).append(str(err.get("msg", "invalid")))
+    return api.create_response(
+        request, error_body("validation_failed", "The request is not valid.", fields), status=422
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(
+        request, error_body("not_authenticated", "A valid access token is required."), status=401
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return api.create_response(request, error_body("http_error", str(exc)), status=exc.status_code)
+
+
+def mount_routers() -> None:
+    from patron.accounts.api import router as accounts_router
+    from patron.catalog.api import router as catalog_router
+
+    api.add_router("/auth", accounts_router)
+    api.add_router("/products", catalog_router)
+
+
+mount_routers()
