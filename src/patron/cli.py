@@ -1,9 +1,9 @@
 """The `patron` command: Django's management commands plus Patron's own, with shortcuts.
 
-    patron serve      run the production server (gunicorn) on 127.0.0.1:8000
-    patron demo       seed the demo store (if empty)
-    patron worker     run background task workers
-    patron <any Django management command>
+patron serve      run the production server (gunicorn) on 127.0.0.1:8000
+patron demo       seed the demo store (if empty)
+patron worker     run background task workers
+patron <any Django management command>
 """
 
 from __future__ import annotations

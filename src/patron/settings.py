@@ -141,7 +141,8 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             # Parallel test workers share one Redis; each keeps its own keys.
-            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "patron") + os.environ.get("PYTEST_XDIST_WORKER", ""),
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "patron")
+            + os.environ.get("PYTEST_XDIST_WORKER", ""),
         }
     }
 else:
