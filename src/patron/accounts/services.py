@@ -1,0 +1,347 @@
+"""Account rules: registration, sign-in throttling, profile, addresses, preferences and passwords.
+
+Web views and API endpoints both call these functions; every query for a user's data is scoped to
+that user, so someone else's address is simply "not found".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from patron.accounts import tokens
+from patron.accounts.models import Address, Channel, Preferences, User
+from patron.catalog.models import Category
+from patron.errors import Conflict, NotAuthenticated, NotFound, RateLimited, ValidationFailed
+
+# Primary keys are 64-bit; anything outside cannot exist and must not reach the database driver.
+MAX_ID = 2**63 - 1
+NAME_MAX_LENGTH = 150
+INVALID_CREDENTIALS = "The email or password is incorrect."
+
+
+def normalize_email(email: str) -> str:
+    """Emails are stored lower-case so that uniqueness and sign-in ignore case."""
+    return email.strip().lower()
+
+
+def _fields_of(error: ValidationError, default_field: str) -> dict[str, list[str]]:
+    if hasattr(error, "error_dict"):
+        return {field: [str(m) for err in errs for m in err.messages] for field, errs in error.error_dict.items()}
+    return {default_field: [str(m) for m in error.messages]}
+
+
+def _clean_email(email: str) -> str:
+    email = normalize_email(email)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationFailed(
+            "Enter a valid email address.", fields={"email": ["Enter a valid email address."]}
+        ) from exc
+    return email
+
+
+def _clean_name(name: str) -> str:
+    name = name.strip()
+    if len(name) > NAME_MAX_LENGTH:
+        message = f"Use at most {NAME_MAX_LENGTH} characters."
+        raise ValidationFailed("The name is too long.", fields={"name": [message]})
+    return name
+
+
+def _ensure_email_free(email: str, *, exclude_user_id: int | None = None) -> None:
+    taken = User.objects.filter(email__iexact=email)
+    if exclude_user_id is not None:
+        taken = taken.exclude(pk=exclude_user_id)
+    if taken.exists():
+        message = "An account with this email address already exists."
+        raise Conflict(message, fields={"email": [message]}, code="email_taken")
+
+
+def _validate_new_password(password: str, user: User, field: str = "password") -> None:
+    try:
+        password_validation.validate_password(password, user)
+    except ValidationError as exc:
+        raise ValidationFailed("Choose a stronger password.", fields={field: list(exc.messages)}) from exc
+
+
+# Registration
+
+
+def register_user(*, email: str, password: str, name: str = "") -> User:
+    email = _clean_email(email)
+    name = _clean_name(name)
+    _ensure_email_free(email)
+    _validate_new_password(password, User(email=email, name=name))
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email=email, password=password, name=name)
+            Preferences.objects.create(user=user)
+    except IntegrityError as exc:
+        # Two sign-ups with the same address raced past the check above.
+        message = "An account with this email address already exists."
+        raise Conflict(message, fields={"email": [message]}, code="email_taken") from exc
+    return user
+
+
+# Sign-in with failed-attempt throttling
+
+
+@dataclass(frozen=True)
+class _Limit:
+    key: str
+    maximum: int
+
+
+def _hashed(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:32]
+
+
+def _login_limits(email: str, ip: str | None) -> list[_Limit]:
+    limits = [_Limit(f"login-failures:account:{_hashed(email)}", settings.LOGIN_MAX_FAILURES_PER_ACCOUNT)]
+    if ip:
+        limits.append(_Limit(f"login-failures:ip:{_hashed(ip)}", settings.LOGIN_MAX_FAILURES_PER_IP))
+    return limits
+
+
+def _check_login_limits(limits: list[_Limit]) -> None:
+    counts = cache.get_many([limit.key for limit in limits] + [f"{limit.key}:until" for limit in limits])
+    now = time.time()
+    waits = [
+        max(1, math.ceil(float(counts.get(f"{limit.key}:until", now + 1)) - now))
+        for limit in limits
+        if int(counts.get(limit.key, 0)) >= limit.maximum
+    ]
+    if waits:
+        wait = max(waits)
+        minutes = math.ceil(wait / 60)
+        raise RateLimited(
+            f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            retry_after=wait,
+        )
+
+
+def _record_login_failure(limits: list[_Limit]) -> None:
+    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
+    for limit in limits:
+        # The window starts at the first failure; `until` tells the caller when it ends (Retry-After).
+        cache.add(f"{limit.key}:until", time.time() + window, timeout=window)
+        cache.add(limit.key, 0, timeout=window)
+        try:
+            cache.incr(limit.key)
+        except ValueError:
+            cache.add(limit.key, 1, timeout=window)
+
+
+def authenticate_user(email: str, password: str, *, ip: str | None) -> User:
+    """Check credentials, refusing with RateLimited once an account or a client IP failed too often.
+
+    The check happens before the password is verified, so a blocked attacker learns nothing even when
+    guessing right; a success clears the account's counter but not the IP's.
+    """
+    email = normalize_email(email)
+    limits = _login_limits(email, ip)
+    _check_login_limits(limits)
+    user = User.objects.filter(email=email).first()
+    if user is None:
+        # Hash anyway so that response time does not reveal which emails have accounts.
+        User().set_password(password)
+    elif user.is_active and user.check_password(password):
+        cache.delete_many([limits[0].key, f"{limits[0].key}:until"])
+        return user
+    _record_login_failure(limits)
+    raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
+
+
+# Profile and passwords
+
+
+def update_profile(user: User, *, name: str | None = None, email: str | None = None) -> User:
+    changed: list[str] = []
+    if name is not None:
+        user.name = _clean_name(name)
+        changed.append("name")
+    if email is not None:
+        email = _clean_email(email)
+        if email != user.email:
+            _ensure_email_free(email, exclude_user_id=user.pk)
+            user.email = email
+            changed.append("email")
+    if changed:
+        try:
+            user.save(update_fields=changed)
+        except IntegrityError as exc:
+            message = "An account with this email address already exists."
+            raise Conflict(message, fields={"email": [message]}, code="email_taken") from exc
+    return user
+
+
+def set_password(user: User, new_password: str, *, field: str = "new_password") -> User:
+    """Set a new password and sign the user out of every API session; used by change and reset."""
+    _validate_new_password(new_password, user, field)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    tokens.revoke_user_tokens(user)
+    return user
+
+
+def change_password(user: User, *, current_password: str, new_password: str) -> User:
+    if not user.check_password(current_password):
+        message = "Your current password is incorrect."
+        raise ValidationFailed(message, fields={"current_password": [message]})
+    return set_password(user, new_password)
+
+
+# Addresses
+
+ADDRESS_FIELDS = ("label", "full_name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+
+
+def list_addresses(user: User) -> list[Address]:
+    return list(Address.objects.filter(user=user))
+
+
+def get_address(user: User, address_id: int) -> Address:
+    if not 0 < address_id <= MAX_ID:
+        raise NotFound("Address not found.")
+    try:
+        return Address.objects.get(pk=address_id, user=user)
+    except Address.DoesNotExist as exc:
+        raise NotFound("Address not found.") from exc
+
+
+def _apply_address_data(address: Address, data: Mapping[str, Any]) -> None:
+    for field in ADDRESS_FIELDS:
+        if field in data and data[field] is not None:
+            value = str(data[field]).strip()
+            setattr(address, field, value.upper() if field == "country" else value)
+    try:
+        address.full_clean(exclude=["user", "is_default"], validate_constraints=False)
+    except ValidationError as exc:
+        raise ValidationFailed("The address is not valid.", fields=_fields_of(exc, "__all__")) from exc
+    if not (len(address.country) == 2 and address.country.isascii() and address.country.isalpha()):
+        message = "Use the two-letter country code, e.g. US or DE."
+        raise ValidationFailed("The address is not valid.", fields={"country": [message]})
+
+
+def _lock_owner(user: User) -> None:
+    """Serialise default-address changes of one user so that two requests cannot both leave a default."""
+    User.objects.select_for_update().filter(pk=user.pk).exists()
+
+
+def _make_default(user: User, address: Address) -> None:
+    Address.objects.filter(user=user, is_default=True).exclude(pk=address.pk).update(is_default=False)
+    if not address.is_default:
+        address.is_default = True
+        Address.objects.filter(pk=address.pk).update(is_default=True)
+
+
+def _promote_another(user: User, exclude_id: int) -> None:
+    other = Address.objects.filter(user=user).exclude(pk=exclude_id).order_by("id").first()
+    if other is not None:
+        _make_default(user, other)
+
+
+def create_address(user: User, data: Mapping[str, Any]) -> Address:
+    address = Address(user=user)
+    _apply_address_data(address, data)
+    with transaction.atomic():
+        _lock_owner(user)
+        first = not Address.objects.filter(user=user).exists()
+        address.save()
+        if first or data.get("is_default"):
+            _make_default(user, address)
+    return address
+
+
+def update_address(user: User, address_id: int, data: Mapping[str, Any]) -> Address:
+    with transaction.atomic():
+        _lock_owner(user)
+        address = get_address(user, address_id)
+        _apply_address_data(address, data)
+        address.save(update_fields=list(ADDRESS_FIELDS))
+        wants_default = data.get("is_default")
+        if wants_default:
+            _make_default(user, address)
+        elif wants_default is False and address.is_default:
+            # A user always has exactly one default: clearing it hands the role to another address.
+            _promote_another(user, address.pk)
+            address.refresh_from_db(fields=["is_default"])
+    return address
+
+
+def set_default_address(user: User, address_id: int) -> Address:
+    with transaction.atomic():
+        _lock_owner(user)
+        address = get_address(user, address_id)
+        _make_default(user, address)
+    return address
+
+
+def delete_address(user: User, address_id: int) -> None:
+    with transaction.atomic():
+        _lock_owner(user)
+        address = get_address(user, address_id)
+        was_default = address.is_default
+        address_pk = address.pk
+        address.delete()
+        if was_default:
+            _promote_another(user, address_pk)
+
+
+# Preferences
+
+
+def get_preferences(user: User) -> Preferences:
+    preferences, _ = Preferences.objects.prefetch_related("favourite_categories").get_or_create(user=user)
+    return preferences
+
+
+def update_preferences(
+    user: User,
+    *,
+    channels: Iterable[str] | None = None,
+    marketing_consent: bool | None = None,
+    favourite_category_ids: Iterable[int] | None = None,
+) -> Preferences:
+    preferences = get_preferences(user)
+    if channels is not None:
+        wanted = list(dict.fromkeys(channels))
+        unknown = [channel for channel in wanted if channel not in Channel.values]
+        if unknown:
+            allowed = ", ".join(Channel.values)
+            raise ValidationFailed(
+                "Unknown contact channel.", fields={"channels": [f"Choose from {allowed}; not {', '.join(unknown)}."]}
+            )
+        preferences.channels = wanted
+    if marketing_consent is not None and marketing_consent != preferences.marketing_consent:
+        # The timestamp is the record of when consent was given; withdrawing consent erases it.
+        preferences.marketing_consent = marketing_consent
+        preferences.marketing_consent_at = timezone.now() if marketing_consent else None
+    categories: list[Category] | None = None
+    if favourite_category_ids is not None:
+        ids = {int(pk) for pk in favourite_category_ids}
+        categories = list(Category.objects.filter(pk__in=[pk for pk in ids if 0 < pk <= MAX_ID]))
+        if len(categories) != len(ids):
+            missing = sorted(ids - {category.pk for category in categories})
+            raise ValidationFailed(
+                "Unknown category.", fields={"favourite_categories": [f"No category with id {missing[0]}."]}
+            )
+    with transaction.atomic():
+        preferences.save()
+        if categories is not None:
+            preferences.favourite_categories.set(categories)
+    return get_preferences(user)

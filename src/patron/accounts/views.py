@@ -1,0 +1,252 @@
+"""Account pages: sign-up, sign-in, profile, addresses, preferences and passwords (session auth, CSRF)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import forms as auth_forms
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout as auth_logout
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from patron.accounts import forms, services
+from patron.accounts.auth import client_ip
+from patron.accounts.models import User
+from patron.errors import DomainError, NotFound, RateLimited
+
+
+def _user(request: HttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _not_found_as_404[**P](view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:
+    """Someone else's (or a missing) address is a plain 404 page."""
+
+    @functools.wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        try:
+            return view(*args, **kwargs)
+        except NotFound as error:
+            raise Http404(error.message) from error
+
+    return wrapper
+
+
+def _next_url(request: HttpRequest) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+@sensitive_post_parameters("password1", "password2")
+def register(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("accounts:profile")
+    form = forms.RegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.register_user(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                name=form.cleaned_data["name"],
+            )
+        except DomainError as error:
+            forms.apply_domain_error(form, error, {"password": "password1"})
+        else:
+            auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Your account is ready.")
+            return redirect(_next_url(request))
+    return render(request, "accounts/register.html", {"form": form, "next": request.GET.get("next", "")})
+
+
+@sensitive_post_parameters("password")
+def login(request: HttpRequest) -> HttpResponse:
+    form = forms.LoginForm(request.POST or None)
+    retry_after: int | None = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.authenticate_user(
+                form.cleaned_data["email"], form.cleaned_data["password"], ip=client_ip(request)
+            )
+        except RateLimited as error:
+            form.add_error(None, error.message)
+            retry_after = error.retry_after
+        except DomainError as error:
+            form.add_error(None, error.message)
+        else:
+            auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            return redirect(_next_url(request))
+    response = render(
+        request, "accounts/login.html", {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
+    )
+    if retry_after is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(retry_after)
+    return response
+
+
+@require_POST
+def logout(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    messages.info(request, "You are signed out.")
+    return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = forms.ProfileForm(request.POST or None, initial={"name": user.name, "email": user.email})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_profile(user, name=form.cleaned_data["name"], email=form.cleaned_data["email"])
+        except DomainError as error:
+            user.refresh_from_db()
+            forms.apply_domain_error(form, error)
+        else:
+            messages.success(request, "Your profile is saved.")
+            return redirect("accounts:profile")
+    return render(request, "accounts/profile.html", {"form": form})
+
+
+@login_required
+def addresses(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/addresses.html", {"addresses": services.list_addresses(_user(request))})
+
+
+@login_required
+def address_add(request: HttpRequest) -> HttpResponse:
+    form = forms.AddressForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_address(_user(request), form.cleaned_data)
+        except DomainError as error:
+            forms.apply_domain_error(form, error)
+        else:
+            messages.success(request, "Address added.")
+            return redirect("accounts:addresses")
+    return render(request, "accounts/address_form.html", {"form": form, "address": None})
+
+
+@login_required
+@_not_found_as_404
+def address_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    address = services.get_address(_user(request), pk)
+    form = forms.AddressForm(request.POST or None, instance=address)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_address(_user(request), pk, form.cleaned_data)
+        except DomainError as error:
+            forms.apply_domain_error(form, error)
+        else:
+            messages.success(request, "Address saved.")
+            return redirect("accounts:addresses")
+    return render(request, "accounts/address_form.html", {"form": form, "address": address})
+
+
+@require_POST
+@login_required
+@_not_found_as_404
+def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    services.delete_address(_user(request), pk)
+    messages.success(request, "Address deleted.")
+    return redirect("accounts:addresses")
+
+
+@require_POST
+@login_required
+@_not_found_as_404
+def address_default(request: HttpRequest, pk: int) -> HttpResponse:
+    services.set_default_address(_user(request), pk)
+    messages.success(request, "Default address changed.")
+    return redirect("accounts:addresses")
+
+
+@login_required
+def preferences(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    current = services.get_preferences(user)
+    form = forms.PreferencesForm(
+        request.POST or None,
+        initial={
+            "favourite_categories": [category.pk for category in current.favourite_categories.all()],
+            "channels": current.channels,
+            "marketing_consent": current.marketing_consent,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_preferences(
+                user,
+                channels=form.cleaned_data["channels"],
+                marketing_consent=form.cleaned_data["marketing_consent"],
+                favourite_category_ids=[category.pk for category in form.cleaned_data["favourite_categories"]],
+            )
+        except DomainError as error:
+            forms.apply_domain_error(form, error)
+        else:
+            messages.success(request, "Your preferences are saved.")
+            return redirect("accounts:preferences")
+    return render(request, "accounts/preferences.html", {"form": form, "preferences": current})
+
+
+@sensitive_post_parameters("current_password", "new_password", "new_password_again")
+@login_required
+def password_change(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = forms.PasswordChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.change_password(
+                user,
+                current_password=form.cleaned_data["current_password"],
+                new_password=form.cleaned_data["new_password"],
+            )
+        except DomainError as error:
+            forms.apply_domain_error(form, error)
+        else:
+            # Keep this browser signed in; other sessions end because the password hash changed.
+            update_session_auth_hash(request, user)
+            messages.success(request, "Your password is changed.")
+            return redirect("accounts:profile")
+    return render(request, "accounts/password_change.html", {"form": form})
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """The emailed link points at the host and scheme the shopper used to ask for it."""
+
+    form_class = forms.PasswordResetForm
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+
+    def form_valid(self, form: auth_forms.PasswordResetForm) -> HttpResponse:
+        self.use_https = self.request.is_secure()
+        self.extra_email_context = {"store_name": settings.STORE_NAME}
+        return super().form_valid(form)
+
+
+password_reset = PasswordResetView.as_view()
+password_reset_done = auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html")
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    form_class=forms.SetPasswordForm,
+    template_name="accounts/password_reset_confirm.html",
+    success_url=reverse_lazy("accounts:password_reset_complete"),
+)
+password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
+    template_name="accounts/password_reset_complete.html"
+)
