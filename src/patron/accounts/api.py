@@ -8,7 +8,7 @@ from typing import Annotated
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import AfterValidator, Field, StringConstraints
 
 from patron.accounts import services, tokens
@@ -150,9 +150,9 @@ def _user(request: HttpRequest) -> User:
 
 
 @router.post("/register", response={201: RegisterOut}, summary="Create an account and sign in")
-def register(request: HttpRequest, payload: RegisterIn) -> tuple[int, dict[str, object]]:
+def register(request: HttpRequest, payload: RegisterIn) -> Status[dict[str, object]]:
     user = services.register_user(email=payload.email, password=payload.password, name=payload.name)
-    return 201, {"user": user, **_tokens(tokens.issue_tokens(user))}
+    return Status(201, {"user": user, **_tokens(tokens.issue_tokens(user))})
 
 
 @router.post("/login", response=TokensOut, summary="Sign in with email and password")
@@ -167,15 +167,15 @@ def refresh(request: HttpRequest, payload: RefreshIn) -> dict[str, object]:
 
 
 @router.get("/logout", response={204: None}, auth=jwt_auth, summary="Sign out this session")
-def logout(request: HttpRequest) -> tuple[int, None]:
+def logout(request: HttpRequest) -> Status[None]:
     tokens.logout(access_token(request))
-    return 204, None
+    return Status(204, None)
 
 
 @router.post("/logout", response={204: None}, auth=jwt_auth, summary="Sign out, optionally naming the refresh token")
-def logout_post(request: HttpRequest, payload: LogoutIn | None = None) -> tuple[int, None]:
+def logout_post(request: HttpRequest, payload: LogoutIn | None = None) -> Status[None]:
     tokens.logout(access_token(request), payload.refresh if payload else None)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response=UserOut, auth=jwt_auth)
@@ -189,11 +189,11 @@ def update_me(request: HttpRequest, payload: ProfileIn) -> User:
 
 
 @router.post("/me/password", response={204: None}, auth=jwt_auth, summary="Change password; signs out every session")
-def change_password(request: HttpRequest, payload: PasswordChangeIn) -> tuple[int, None]:
+def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Status[None]:
     services.change_password(
         _user(request), current_password=payload.current_password, new_password=payload.new_password
     )
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me/addresses", response=list[AddressOut], auth=jwt_auth)
@@ -202,8 +202,8 @@ def list_addresses(request: HttpRequest) -> list[Address]:
 
 
 @router.post("/me/addresses", response={201: AddressOut}, auth=jwt_auth)
-def create_address(request: HttpRequest, payload: AddressIn) -> tuple[int, Address]:
-    return 201, services.create_address(_user(request), payload.model_dump())
+def create_address(request: HttpRequest, payload: AddressIn) -> Status[Address]:
+    return Status(201, services.create_address(_user(request), payload.model_dump()))
 
 
 @router.get("/me/addresses/{address_id}", response=AddressOut, auth=jwt_auth)
@@ -217,9 +217,9 @@ def update_address(request: HttpRequest, address_id: int, payload: AddressIn) ->
 
 
 @router.delete("/me/addresses/{address_id}", response={204: None}, auth=jwt_auth)
-def delete_address(request: HttpRequest, address_id: int) -> tuple[int, None]:
+def delete_address(request: HttpRequest, address_id: int) -> Status[None]:
     services.delete_address(_user(request), address_id)
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me/preferences", response=PreferencesOut, auth=jwt_auth)
