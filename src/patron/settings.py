@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "patron.catalog",
     "patron.orders",
     "patron.storefront",
+    "patron.demo",
 ]
 
 MIDDLEWARE = [

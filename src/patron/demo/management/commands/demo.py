@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO, cast
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from patron.demo import services
+
+
+class Command(BaseCommand):
+    help = "Fill the store with a believable demo catalog, shoppers and order history."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--products", type=int, default=2000, help="how many products to add (default 2000)")
+        parser.add_argument(
+            "--seed", type=int, default=services.DEFAULT_SEED, help="the same seed always builds the same store"
+        )
+        parser.add_argument("--no-images", action="store_true", help="skip the product pictures (faster)")
+        parser.add_argument("--if-empty", action="store_true", help="do nothing if the store has products already")
+        parser.add_argument(
+            "--allow-production", action="store_true", help="seed even when PATRON_ENV=production (demo passwords!)"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["products"] < 0:
+            raise CommandError("--products must be zero or more")
+        if settings.PRODUCTION and not options["allow_production"]:
+            raise CommandError("Refusing to create demo users with published passwords in production.")
+        # Rich writes partial lines; the raw stream keeps them intact (OutputWrapper would add newlines).
+        console = Console(file=cast(TextIO, self.stdout._out), highlight=False)
+        if options["if_empty"] and not services.store_is_empty():
+            console.print("The store has products already; no demo data added.")
+        else:
+            with Progress(
+                TextColumn("{task.description:<24}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as bar:
+
+                @contextmanager
+                def phase(description: str, total: int) -> Iterator[Callable[[int], None]]:
+                    task = bar.add_task(description, total=total)
+                    yield lambda steps: bar.advance(task, steps)
+                    bar.update(task, completed=total)
+
+                report = services.seed_demo(
+                    products=options["products"],
+                    seed=options["seed"],
+                    with_images=not options["no_images"],
+                    progress=phase,
+                )
+            console.print(
+                f"Added {report.products:,} products ({report.variants:,} variants, {report.images:,} pictures) "
+                f"in {report.categories} categories, {report.shoppers} shoppers and {report.orders:,} orders "
+                f"in {report.seconds:.1f} s."
+            )
+        console.print("Demo logins:")
+        for login in services.DEMO_LOGINS:
+            console.print(f"  {login.role:<8} {login.email:<26} password: {login.password}")
