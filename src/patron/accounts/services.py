@@ -29,6 +29,7 @@ from patron.errors import Conflict, NotAuthenticated, NotFound, RateLimited, Val
 # Primary keys are 64-bit; anything outside cannot exist and must not reach the database driver.
 MAX_ID = 2**63 - 1
 NAME_MAX_LENGTH = 150
+EMAIL_MAX_LENGTH = 254
 INVALID_CREDENTIALS = "The email or password is incorrect."
 
 
@@ -46,6 +47,8 @@ def _fields_of(error: ValidationError, default_field: str) -> dict[str, list[str
 def _clean_email(email: str) -> str:
     email = normalize_email(email)
     try:
+        if len(email) > EMAIL_MAX_LENGTH:
+            raise ValidationError("Email addresses have at most 254 characters.")
         validate_email(email)
     except ValidationError as exc:
         raise ValidationFailed(
