@@ -97,7 +97,7 @@ class _Leaf:
 
 
 @dataclass
-class _VariantPlan:
+class VariantPlan:
     options: dict[str, str]
     price: Decimal
     compare_at_price: Decimal | None
@@ -113,7 +113,7 @@ class _ProductPlan:
     description: str
     attributes: dict[str, str]
     created_at: datetime
-    variants: list[_VariantPlan] = field(default_factory=list)
+    variants: list[VariantPlan] = field(default_factory=list)
 
 
 def store_is_empty() -> bool:
@@ -205,7 +205,7 @@ def _allocate(rng: random.Random, leaves: Sequence[_Leaf], total: int) -> list[_
     return order
 
 
-def _price(rng: random.Random, low: int, high: int) -> Decimal:
+def shelf_price(rng: random.Random, low: int, high: int) -> Decimal:
     """A shelf price between low and high, spread log-uniformly and ending in .99 or .49."""
     value = low * (high / low) ** rng.random()
     return Decimal(max(int(value), 1)) - (Decimal("0.01") if rng.random() < 0.75 else Decimal("0.51"))
@@ -224,7 +224,7 @@ def _stock(rng: random.Random) -> int:
     return rng.randint(5, 120)
 
 
-def _plan_variants(rng: random.Random, spec: ProductSpec, base: Decimal) -> list[_VariantPlan]:
+def plan_variants(rng: random.Random, spec: ProductSpec, base: Decimal) -> list[VariantPlan]:
     options: list[tuple[dict[str, str], Decimal]]
     colours = rng.sample(spec.colours, k=min(len(spec.colours), rng.randint(1, 3)))
     if spec.variants == "apparel":
@@ -258,7 +258,7 @@ def _plan_variants(rng: random.Random, spec: ProductSpec, base: Decimal) -> list
     on_sale = rng.random() < 0.2
     markup = Decimal(rng.choice(("1.15", "1.2", "1.25", "1.33", "1.4")))
     return [
-        _VariantPlan(
+        VariantPlan(
             options=opts,
             price=price,
             compare_at_price=_round_up_99(price * markup) if on_sale else None,
@@ -308,7 +308,7 @@ def _plan_products(rng: random.Random, leaves: list[_Leaf], total: int, now: dat
             attributes["colour"] = rng.choice(spec.colours)
         context = {"name": name, "brand": brand, "feature": feature, "warranty": rng.choice(WARRANTIES)}
         context |= {key: _in_prose(key, value) for key, value in attributes.items()}
-        base = _price(rng, *spec.price)
+        base = shelf_price(rng, *spec.price)
         plans.append(
             _ProductPlan(
                 leaf=leaf,
@@ -318,7 +318,7 @@ def _plan_products(rng: random.Random, leaves: list[_Leaf], total: int, now: dat
                 description=describe(spec, rng, context),
                 attributes=attributes,
                 created_at=now - timedelta(days=rng.uniform(0, 365)),
-                variants=_plan_variants(rng, spec, base),
+                variants=plan_variants(rng, spec, base),
             )
         )
     return plans

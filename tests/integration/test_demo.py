@@ -1,0 +1,180 @@
+"""`patron demo`: the generated store is complete, consistent, reproducible and safe to run twice."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from io import StringIO
+from itertools import pairwise
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.management import call_command
+from django.db.models import Count, Sum
+from PIL import Image
+
+from patron.accounts.models import Address, Preferences, User
+from patron.catalog.models import Category, Product, ProductImage, Variant
+from patron.demo import services
+from patron.orders.models import Order, OrderLine, OrderStatus, OrderStatusChange
+
+pytestmark = pytest.mark.django_db
+
+SOLD = (OrderStatus.PAID, OrderStatus.PROCESSING, OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+
+
+def demo(*args: str) -> str:
+    out = StringIO()
+    call_command("demo", *args, stdout=out)
+    return out.getvalue()
+
+
+def snapshot() -> dict[str, Any]:
+    products = Product.objects.order_by("pk").prefetch_related("variants")
+    return {
+        "products": [
+            (p.name, p.slug, p.brand, p.description, p.attributes, p.category.slug, p.created_at.date())
+            for p in products.select_related("category")
+        ],
+        "variants": [
+            (v.sku, v.options, v.price, v.compare_at_price, v.stock) for p in products for v in p.variants.all()
+        ],
+        "orders": list(Order.objects.order_by("pk").values_list("number", "email", "status", "total")),
+        "lines": list(OrderLine.objects.order_by("pk").values_list("sku", "quantity", "line_total")),
+    }
+
+
+def wipe_store() -> None:
+    OrderStatusChange.objects.all().delete()
+    OrderLine.objects.all().delete()
+    Order.objects.all().delete()
+    Product.objects.all().delete()
+    User.objects.all().delete()
+
+
+def test_builds_the_requested_catalog() -> None:
+    output = demo("--products", "60", "--no-images", "--seed", "7")
+
+    assert "Added 60 products" in output
+    assert Category.objects.count() >= 20
+    leaves = Category.objects.annotate(n=Count("children")).filter(n=0)
+    assert 25 <= leaves.count() <= 40
+    assert set(Product.objects.values_list("category__children", flat=True)) == {None}, "products sit in leaves"
+    assert Product.objects.count() == 60
+    assert Category.objects.filter(slug="headphones").get().path.count("/") == 2
+
+    products = list(Product.objects.prefetch_related("variants"))
+    skus = [v.sku for p in products for v in p.variants.all()]
+    assert len(skus) == len(set(skus)) == Variant.objects.count()
+    for product in products:
+        variants = list(product.variants.all())
+        assert variants, product.name
+        prices = [v.price for v in variants]
+        assert all(isinstance(price, Decimal) and price > 0 for price in prices)
+        assert product.min_price == min(prices)
+        assert product.max_price == max(prices)
+        assert product.total_stock == sum(v.stock for v in variants)
+        assert product.description.count(". ") >= 1
+        assert product.brand
+    assert Product.objects.filter(name__icontains="bluetooth").filter(name__icontains="headphones").exists()
+    assert Product.objects.filter(name__icontains="waterproof").filter(name__icontains="jacket").exists()
+    assert Variant.objects.filter(stock=0).exists(), "some variants are out of stock"
+    assert Variant.objects.filter(options__has_key="size").exists(), "clothing comes in sizes"
+    assert not ProductImage.objects.exists(), "--no-images"
+
+
+def test_demo_users_can_sign_in_and_have_a_history() -> None:
+    output = demo("--products", "60", "--no-images")
+
+    for login in services.DEMO_LOGINS:
+        user = User.objects.get(email=login.email)
+        assert user.check_password(login.password)
+        assert user.is_active
+        assert login.email in output and login.password in output
+    assert User.objects.get(email=services.STAFF_LOGIN.email).is_staff
+    shopper = User.objects.get(email=services.SHOPPER_LOGIN.email)
+    assert not shopper.is_staff
+    assert shopper.addresses.filter(is_default=True).count() == 1
+    assert Preferences.objects.get(user=shopper).favourite_categories.exists()
+    assert User.objects.filter(is_staff=False).count() >= 5
+    assert Address.objects.filter(user__email__endswith="@patron.example").count() >= 5
+    assert Order.objects.filter(user__isnull=False).values("user").distinct().count() >= 3
+
+
+def test_order_totals_add_up_and_history_is_consistent() -> None:
+    demo("--products", "80", "--no-images", "--seed", "11")
+
+    orders = list(Order.objects.prefetch_related("lines", "history"))
+    assert len(orders) >= 12
+    for order in orders:
+        lines = list(order.lines.all())
+        assert lines
+        for line in lines:
+            assert line.line_total == line.unit_price * line.quantity
+        assert order.subtotal == sum(line.line_total for line in lines)
+        assert order.total == order.subtotal + order.shipping + order.tax - order.discount
+        assert order.total > 0
+        history = list(order.history.all())
+        assert history[0].to_status == OrderStatus.PENDING_PAYMENT
+        assert history[-1].to_status == order.status
+        assert all(a.to_status == b.from_status and a.at <= b.at for a, b in pairwise(history))
+        assert order.shipping_address["line1"] and order.shipping_address["country"] == "US"
+    statuses = Counter(order.status for order in orders)
+    assert statuses.most_common(1)[0][0] == OrderStatus.DELIVERED
+
+    sold = set(OrderLine.objects.filter(order__status__in=SOLD).values_list("product_id", flat=True))
+    assert sold
+    assert set(Product.objects.filter(sales_count__gt=0).values_list("pk", flat=True)) == sold
+
+
+def test_if_empty_is_idempotent_and_still_prints_the_logins() -> None:
+    demo("--products", "60", "--no-images", "--if-empty")
+    counts = (Product.objects.count(), Variant.objects.count(), User.objects.count(), Order.objects.count())
+
+    output = demo("--products", "60", "--no-images", "--if-empty")
+
+    assert "no demo data added" in output
+    assert services.SHOPPER_LOGIN.password in output and services.STAFF_LOGIN.email in output
+    assert (Product.objects.count(), Variant.objects.count(), User.objects.count(), Order.objects.count()) == counts
+
+
+def test_without_if_empty_a_second_run_adds_products_with_fresh_slugs_and_skus() -> None:
+    demo("--products", "30", "--no-images")
+    demo("--products", "30", "--no-images")
+
+    assert Product.objects.count() == 60
+    assert Product.objects.values("slug").distinct().count() == 60
+    assert User.objects.filter(email=services.SHOPPER_LOGIN.email).count() == 1
+    assert Category.objects.filter(slug="headphones").count() == 1
+
+
+def test_the_same_seed_builds_the_same_store() -> None:
+    demo("--products", "40", "--no-images", "--seed", "3")
+    first = snapshot()
+    wipe_store()
+    demo("--products", "40", "--no-images", "--seed", "3")
+    second = snapshot()
+    wipe_store()
+    demo("--products", "40", "--no-images", "--seed", "4")
+    other = snapshot()
+
+    assert first == second
+    assert first["products"] != other["products"]
+
+
+def test_pictures_are_stored_with_dimensions_and_alt_text(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = tmp_path
+    demo("--products", "4", "--seed", "5")
+
+    pictures = list(ProductImage.objects.select_related("product"))
+    assert len(pictures) == Product.objects.count() == 4
+    for picture in pictures:
+        assert (picture.width, picture.height) == (600, 600)
+        assert picture.alt_text == picture.product.name
+        assert default_storage.exists(picture.image.name)
+        with default_storage.open(picture.image.name) as stored:
+            image = Image.open(stored)
+            assert image.format == "JPEG" and image.size == (600, 600)
+        assert 10_000 < default_storage.size(picture.image.name) < 60_000
+    assert Product.objects.aggregate(n=Sum("images__width"))["n"] == 4 * 600
