@@ -6,6 +6,13 @@ from django.core.validators import MinValueValidator
 from django.db import models
 
 
+def _catalog_changed() -> None:
+    """Categories are few and edited in many places (admin, seeding, scripts): each save refreshes page caches."""
+    from patron.catalog.services import bump_catalog_version
+
+    bump_catalog_version()
+
+
 class Category(models.Model):
     """A node of the category tree. `path` lists the ids from the root, so a subtree is one prefix query."""
 
@@ -34,6 +41,12 @@ class Category(models.Model):
             if old:
                 for child in Category.objects.filter(path__startswith=old).exclude(pk=self.pk):
                     Category.objects.filter(pk=child.pk).update(path=path + child.path[len(old) :])
+        _catalog_changed()
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)  # type: ignore[arg-type]
+        _catalog_changed()
+        return deleted
 
     @property
     def depth(self) -> int:
@@ -128,9 +141,7 @@ class ProductAttribute(models.Model):
     value = models.CharField(max_length=100)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["product", "name", "value"], name="unique_product_attribute")
-        ]
+        constraints = [models.UniqueConstraint(fields=["product", "name", "value"], name="unique_product_attribute")]
         indexes = [models.Index(fields=["name", "value"], name="attribute_name_value")]
 
     def __str__(self) -> str:
