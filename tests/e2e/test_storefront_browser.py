@@ -48,9 +48,7 @@ def journey(request: pytest.FixtureRequest, page: Page, viewport: str, screensho
 
 def focused(page: Page) -> dict[str, str]:
     return dict(
-        page.evaluate(
-            "() => ({id: document.activeElement.id, className: String(document.activeElement.className)})"
-        )
+        page.evaluate("() => ({id: document.activeElement.id, className: String(document.activeElement.className)})")
     )
 
 

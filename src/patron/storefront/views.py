@@ -30,7 +30,7 @@ from patron.catalog.services import (
 from patron.errors import NotFound, ValidationFailed
 from patron.storefront.navigation import child_categories, root_categories
 from patron.storefront.page_cache import cache_page_for_visitors, is_partial
-from patron.storefront.templatetags.storefront import active_variants, money, stock_text
+from patron.storefront.templatetags.storefront import active_variants, money, stock_level, stock_text
 
 HOME_SHELF_SIZE = 8
 SUGGEST_MIN_LENGTH = 2
@@ -259,6 +259,7 @@ def _variant_data(variant: Variant) -> dict[str, Any]:
         "price": money(variant.price),
         "compare_at": money(variant.compare_at_price) if variant.on_sale else "",
         "stock": stock_text(variant.stock),
+        "level": stock_level(variant.stock),
         "in_stock": variant.stock > 0,
     }
 

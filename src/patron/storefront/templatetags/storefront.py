@@ -32,6 +32,13 @@ def money(amount: Decimal | int | float | str | None) -> str:
     return f"{symbol}{Decimal(amount):,.2f}"
 
 
+def stock_level(stock: int) -> str:
+    """ "out", "low" or "in": how urgent the stock wording should look."""
+    if stock <= 0:
+        return "out"
+    return "low" if stock <= LOW_STOCK_THRESHOLD else "in"
+
+
 def stock_text(stock: int) -> str:
     if stock <= 0:
         return "Out of stock"
@@ -49,6 +56,11 @@ def below_fold(position: int, eager: int | str | None) -> bool:
 @register.filter
 def stock_label(stock: int) -> str:
     return stock_text(stock)
+
+
+@register.filter(name="stock_level")
+def stock_level_filter(stock: int) -> str:
+    return stock_level(stock)
 
 
 @dataclass(frozen=True)

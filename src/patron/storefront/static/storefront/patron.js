@@ -87,14 +87,12 @@
         compare.textContent = variant.compare_at;
         compare.hidden = !variant.compare_at;
         stock.textContent = variant.stock;
-        stock.classList.toggle("stock--in", variant.in_stock);
-        stock.classList.toggle("stock--out", !variant.in_stock);
+        stock.className = `stock stock--${variant.level}`;
         sku.textContent = variant.sku;
       } else {
         compare.hidden = true;
         stock.textContent = "This combination is not available";
-        stock.classList.remove("stock--in");
-        stock.classList.add("stock--out");
+        stock.className = "stock stock--out";
       }
       // Mark each value that, with the other choices kept, would give nothing in stock.
       picker.querySelectorAll("input[type=radio]").forEach((input) => {
