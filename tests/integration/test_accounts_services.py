@@ -212,3 +212,13 @@ def test_favourite_categories_must_exist() -> None:
     with pytest.raises(ValidationFailed):
         services.update_preferences(user, favourite_category_ids=[shoes.pk, shoes.pk + 1000])
     assert list(services.get_preferences(user).favourite_categories.all()) == [shoes]
+
+
+def test_nul_characters_are_refused_before_reaching_the_database() -> None:
+    with pytest.raises(ValidationFailed):
+        services.register_user(email="ada@example.com", password=PASSWORD, name="Ada\x00")
+    user = make_user()
+    with pytest.raises(ValidationFailed):
+        services.create_address(user, ADDRESS | {"city": "Lon\x00don"})
+    with pytest.raises(NotAuthenticated):
+        services.authenticate_user("ada\x00@example.com", PASSWORD, ip="192.0.2.1")

@@ -44,6 +44,14 @@ def _fields_of(error: ValidationError, default_field: str) -> dict[str, list[str
     return {default_field: [str(m) for m in error.messages]}
 
 
+def _is_valid_email(email: str) -> bool:
+    try:
+        _clean_email(email)
+    except ValidationFailed:
+        return False
+    return True
+
+
 def _clean_email(email: str) -> str:
     email = normalize_email(email)
     try:
@@ -57,8 +65,15 @@ def _clean_email(email: str) -> str:
     return email
 
 
+def _text(field: str, value: str) -> str:
+    """Stripped text; NUL characters are refused because PostgreSQL cannot store them."""
+    if "\x00" in value:
+        raise ValidationFailed("Text may not contain NUL characters.", fields={field: ["Remove the NUL character."]})
+    return value.strip()
+
+
 def _clean_name(name: str) -> str:
-    name = name.strip()
+    name = _text("name", name)
     if len(name) > NAME_MAX_LENGTH:
         message = f"Use at most {NAME_MAX_LENGTH} characters."
         raise ValidationFailed("The name is too long.", fields={"name": [message]})
@@ -158,7 +173,8 @@ def authenticate_user(email: str, password: str, *, ip: str | None) -> User:
     email = normalize_email(email)
     limits = _login_limits(email, ip)
     _check_login_limits(limits)
-    user = User.objects.filter(email=email).first()
+    # Only valid addresses were ever registered; anything else is looked up no further.
+    user = User.objects.filter(email=email).first() if _is_valid_email(email) else None
     if user is None:
         # Hash anyway so that response time does not reveal which emails have accounts.
         User().set_password(password)
@@ -229,7 +245,7 @@ def get_address(user: User, address_id: int) -> Address:
 def _apply_address_data(address: Address, data: Mapping[str, Any]) -> None:
     for field in ADDRESS_FIELDS:
         if field in data and data[field] is not None:
-            value = str(data[field]).strip()
+            value = _text(field, str(data[field]))
             setattr(address, field, value.upper() if field == "country" else value)
     try:
         address.full_clean(exclude=["user", "is_default"], validate_constraints=False)
