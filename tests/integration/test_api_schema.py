@@ -1,0 +1,58 @@
+"""Property-based fuzzing of the whole API from its OpenAPI schema: malformed input never yields a 500,
+and every refusal is a JSON error body in the documented shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from patron.accounts.testing import bearer, make_user
+from patron.wsgi import application
+from tests.factories import make_category, make_product
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+
+schema = schemathesis.openapi.from_wsgi("/api/openapi.json", application)
+
+
+@pytest.fixture(autouse=True)
+def small_catalog() -> None:
+    """A few rows, so that generated ids and staff-only writes reach real products."""
+    category = make_category("Audio")
+    make_product("Bluetooth Headphones", category=category, brand="Sonora", price="59.99")
+    make_product("Wired Earbuds", category=category, brand="Sonora", price="19.99", stock=0)
+
+
+@schemathesis.check
+def refusals_are_json_errors(ctx: Any, response: Any, case: Any) -> None:
+    if 400 <= response.status_code < 500 and response.status_code not in (404, 405):
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        assert isinstance(error, dict), f"{response.status_code} without an error object: {body!r}"
+        assert isinstance(error.get("code"), str) and isinstance(error.get("message"), str)
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"][0]) > 0
+
+
+@pytest.fixture
+def staff_headers() -> dict[str, str]:
+    staff = make_user("staff@example.com", name="Staff Member", is_staff=True)
+    authorization = bearer(staff)["HTTP_AUTHORIZATION"]
+    return {"Authorization": authorization}
+
+
+@schema.parametrize()
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_anonymous_requests_never_fail_with_a_server_error(case: Any) -> None:
+    case.call_and_validate(checks=[not_a_server_error, refusals_are_json_errors])
+
+
+@schema.parametrize()
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+def test_staff_requests_never_fail_with_a_server_error(case: Any, staff_headers: dict[str, str]) -> None:
+    case.call_and_validate(headers=staff_headers, checks=[not_a_server_error, refusals_are_json_errors])
