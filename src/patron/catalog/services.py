@@ -492,9 +492,18 @@ def _product_facets(
         if category_counts.get(c.pk)
     ]
     facets = Facets(
-        categories=category_facets, brands=brand_facets, in_stock_count=in_stock_count, price_min=low, price_max=high
+        categories=category_facets,
+        brands=brand_facets,
+        in_stock_count=in_stock_count,
+        price_min=_money(low),
+        price_max=_money(high),
     )
     return facets, total
+
+
+def _money(value: Decimal | float | None) -> Decimal | None:
+    """Aggregates come back as floats or unscaled decimals on some databases."""
+    return None if value is None else Decimal(str(value)).quantize(CENT)
 
 
 def _attribute_facets(
@@ -653,10 +662,8 @@ def _check_product_data(data: ProductData) -> None:
             errors["slug"] = ["Use letters, numbers, hyphens and underscores."]
     if not data.variants:
         errors["variants"] = ["A product needs at least one variant."]
-    skus = [variant.sku.strip() for variant in data.variants]
-    if any(not sku for sku in skus):
-        errors["variants.sku"] = ["Every variant needs a SKU."]
-    elif len(set(skus)) != len(skus):
+    skus = [variant.sku.strip() for variant in data.variants if variant.sku.strip()]
+    if len(set(skus)) != len(skus):
         errors["variants.sku"] = ["SKUs must differ."]
     combinations = [tuple(sorted(variant.options.items())) for variant in data.variants]
     if len(set(combinations)) != len(combinations):
@@ -710,19 +717,25 @@ def _apply_product_data(product: Product, data: ProductData) -> None:
     product.is_active = data.is_active
 
 
+def _generated_sku(product: Product, position: int) -> str:
+    """A stable SKU for a variant submitted without one: the product id and the variant's place."""
+    return f"P{product.pk}-{position + 1}"
+
+
 def _save_variants(product: Product, variants: Sequence[VariantData]) -> None:
     """Make the product's variants those submitted; a dropped variant that was ordered is only deactivated."""
     from patron.orders.models import OrderLine
 
+    skus = [data.sku.strip() or _generated_sku(product, position) for position, data in enumerate(variants)]
     existing = {variant.sku: variant for variant in product.variants.all()}
-    submitted = {variant.sku.strip() for variant in variants}
+    submitted = set(skus)
     dropped = [variant.pk for sku, variant in existing.items() if sku not in submitted]
     if dropped:
         ordered = set(OrderLine.objects.filter(variant_id__in=dropped).values_list("variant_id", flat=True))
         Variant.objects.filter(pk__in=ordered).update(is_active=False)
         Variant.objects.filter(pk__in=set(dropped) - ordered).delete()
     for position, data in enumerate(variants):
-        variant = existing.get(data.sku.strip()) or Variant(product=product, sku=data.sku.strip())
+        variant = existing.get(skus[position]) or Variant(product=product, sku=skus[position])
         variant.options = {str(key): str(value) for key, value in data.options.items()}
         variant.price = _clean_money(data.price, "variants.price")
         variant.compare_at_price = (
@@ -741,7 +754,7 @@ def _write_product(product: Product, data: ProductData) -> Product:
     try:
         with transaction.atomic():
             _apply_product_data(product, data)
-            _check_skus_free((variant.sku.strip() for variant in data.variants), product)
+            _check_skus_free((variant.sku.strip() for variant in data.variants if variant.sku.strip()), product)
             product.save()
             _save_variants(product, data.variants)
             refresh_products([product.pk])
