@@ -102,6 +102,11 @@ def test_search_with_a_typo_finds_the_product(page: Page, journey: Journey, shop
 
     page.locator(".product-card__link", has_text="Bluetooth Headphones").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Bluetooth Headphones")
+    main_image = page.locator("#gallery-main")
+    first_src = main_image.get_attribute("src")
+    page.get_by_role("link", name="Show image 2 of 2").click()
+    expect(main_image).not_to_have_attribute("src", first_src or "")
+    expect(page).to_have_url(re.compile(r"/p/bluetooth-headphones/$"))
     journey.check("product")
 
 

@@ -162,6 +162,28 @@ def test_category_facets_show_counts_and_selection(client: Client, catalog: Samp
     assert tags(html, "input", name="attr_connectivity", value="Bluetooth")
 
 
+def test_long_facets_fold_away_their_tail_but_keep_a_choice_in_sight(client: Client, media: Path) -> None:
+    shelf = Category.objects.create(name="Shelf", slug="shelf")
+    products = [
+        make_product(shelf, f"Jar {n}", f"jar-{n}", brand=f"Maker {n:02d}", variants=[{"sku": f"J{n}", "price": "5"}])
+        for n in range(11)
+    ]
+    refresh_products([product.pk for product in products])
+    html = page(client, "/c/shelf/")
+    brand_facet = html.split('<legend class="facet__title">Brand</legend>', 1)[1].split("</fieldset>", 1)[0]
+    shown, folded = brand_facet.split('<details class="facet__more">')
+    assert len(tags(shown, "input", name="brand")) == 8
+    assert "Show 3 more" in folded
+    assert len(tags(folded, "input", name="brand")) == 3
+
+    rare = tags(folded, "input", name="brand")[-1]["value"]
+    html = page(client, f"/c/shelf/?brand={rare}")
+    brand_facet = html.split('<legend class="facet__title">Brand</legend>', 1)[1].split("</fieldset>", 1)[0]
+    shown, folded = brand_facet.split('<details class="facet__more">')
+    assert "checked" in tags(shown, "input", name="brand", value=str(rare))[0]
+    assert "Show 2 more" in folded
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [

@@ -16,6 +16,8 @@ from django.views.decorators.http import require_safe
 from patron.catalog.models import Category, Product, Variant
 from patron.catalog.services import (
     SORT_OPTIONS,
+    Facets,
+    FacetValue,
     ProductFilters,
     ProductPage,
     bestsellers,
@@ -33,6 +35,7 @@ from patron.storefront.page_cache import cache_page_for_visitors, is_partial
 from patron.storefront.templatetags.storefront import active_variants, money, stock_level, stock_text
 
 HOME_SHELF_SIZE = 8
+FACET_VALUES_SHOWN = 8
 SUGGEST_MIN_LENGTH = 2
 REPEATABLE_PARAMS = ("brand",)
 ATTRIBUTE_PARAM_PREFIX = "attr_"
@@ -112,6 +115,33 @@ def _page_numbers(page: int, num_pages: int, radius: int = 1) -> list[int | None
     return numbers
 
 
+@dataclass
+class FacetGroup:
+    """One filter of the listing: its form field, its title and its values (the long tail folded away)."""
+
+    field: str
+    title: str
+    shown: list[FacetValue]
+    more: list[FacetValue]
+
+
+def _facet_groups(facets: Facets) -> list[FacetGroup]:
+    candidates = [("brand", "Brand", facets.brands)] + [
+        (f"{ATTRIBUTE_PARAM_PREFIX}{name}", name.replace("_", " ").capitalize(), values)
+        for name, values in facets.attributes.items()
+    ]
+    groups = []
+    for field, title, values in candidates:
+        if not values:
+            continue
+        head, tail = values[:FACET_VALUES_SHOWN], values[FACET_VALUES_SHOWN:]
+        # A chosen value stays in sight even when it is rare.
+        shown = head + [value for value in tail if value.selected]
+        more = [value for value in tail if not value.selected]
+        groups.append(FacetGroup(field, title, shown, more))
+    return groups
+
+
 def _listing_context(request: HttpRequest, listing: Listing, action: str, *, category_facet: bool) -> dict[str, Any]:
     filters, page = listing.filters, listing.page
     sort_options = {key: label for key, label in SORT_OPTIONS.items() if filters.q or key != "relevance"}
@@ -124,6 +154,7 @@ def _listing_context(request: HttpRequest, listing: Listing, action: str, *, cat
         "results": page,
         "products": page.products,
         "facets": page.facets,
+        "facet_groups": _facet_groups(page.facets),
         "page_numbers": _page_numbers(page.page, page.num_pages) if page.num_pages > 1 else [],
         "sort_options": sort_options,
         "current_sort": current_sort,
