@@ -235,6 +235,8 @@ STORE_NAME = os.environ.get("STORE_NAME", "Patron Demo Store")
 STORE_CURRENCY = os.environ.get("STORE_CURRENCY", "USD")
 # Anonymous catalog pages are cached this long; any catalog change invalidates them at once.
 CATALOG_PAGE_CACHE_SECONDS = env_int("CATALOG_PAGE_CACHE_SECONDS", 300)
+# `make bench` adds a bare reference page under /bench/; never set in normal use.
+BENCH_URLS = env_bool("PATRON_BENCH")
 
 LOGGING = {
     "version": 1,

@@ -22,3 +22,6 @@ if settings.SERVE_MEDIA:
     urlpatterns.append(
         re_path(rf"^{media_prefix}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
     )
+
+if settings.BENCH_URLS:
+    urlpatterns.append(path("bench/", include("patron.bench.urls")))

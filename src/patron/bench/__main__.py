@@ -1,0 +1,3 @@
+from patron.bench.runner import main
+
+main()
