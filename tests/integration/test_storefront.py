@@ -273,6 +273,10 @@ def test_search_has_filters_facets_and_the_query_kept(client: Client, catalog: S
     assert "selected" in tags(html, "option", value="relevance")[0]
     html = page(client, "/search/?q=bluetooth&brand=Acme")
     assert product_links(html) == ["portable-speaker"]
+    html = page(client, "/search/?q=bluetooth&category=audio")
+    assert product_links(html) == ["bluetooth-headphones"]
+    assert "checked" in tags(html, "input", type="radio", name="category", value="audio")[0]
+    assert "Clear all" in html
 
 
 def test_search_without_results_offers_a_way_on(client: Client, catalog: SampleCatalog) -> None:
@@ -281,6 +285,7 @@ def test_search_without_results_offers_a_way_on(client: Client, catalog: SampleC
     assert "Try something else" in html
     assert 'class="chip" href="/c/electronics/"' in html
     assert "Popular right now" in html
+    assert 'id="filters-panel"' not in html, "no filters to offer when nothing matched and nothing was filtered"
 
 
 def test_empty_search_invites_browsing(client: Client, catalog: SampleCatalog) -> None:

@@ -30,7 +30,7 @@ from patron.catalog.services import (
     suggest,
 )
 from patron.errors import NotFound, ValidationFailed
-from patron.storefront.navigation import child_categories, root_categories
+from patron.storefront.navigation import cached_category_tree, child_categories, root_categories
 from patron.storefront.page_cache import cache_page_for_visitors, is_partial
 from patron.storefront.templatetags.storefront import active_variants, money, stock_level, stock_text
 
@@ -142,12 +142,27 @@ def _facet_groups(facets: Facets) -> list[FacetGroup]:
     return groups
 
 
+def _category_choices(filters: ProductFilters, page: ProductPage) -> list[FacetValue]:
+    """The chosen category (so that it can be seen and undone) followed by the ones to narrow down to."""
+    choices = []
+    if filters.category:
+        chosen = next((c for c in cached_category_tree() if c.slug == filters.category), None)
+        if chosen is not None:
+            choices.append(FacetValue(chosen.slug, chosen.name, page.total, True))
+    return choices + [facet for facet in page.facets.categories if facet.value != filters.category]
+
+
 def _listing_context(request: HttpRequest, listing: Listing, action: str, *, category_facet: bool) -> dict[str, Any]:
     filters, page = listing.filters, listing.page
     sort_options = {key: label for key, label in SORT_OPTIONS.items() if filters.q or key != "relevance"}
     current_sort = filters.sort or ("relevance" if filters.q else "newest")
     has_filters = bool(
-        filters.brands or filters.attributes or filters.in_stock or filters.min_price or filters.max_price
+        filters.brands
+        or filters.attributes
+        or filters.in_stock
+        or filters.min_price is not None
+        or filters.max_price is not None
+        or (category_facet and filters.category)
     )
     return {
         "filters": filters,
@@ -155,6 +170,7 @@ def _listing_context(request: HttpRequest, listing: Listing, action: str, *, cat
         "products": page.products,
         "facets": page.facets,
         "facet_groups": _facet_groups(page.facets),
+        "category_choices": _category_choices(filters, page) if category_facet else [],
         "page_numbers": _page_numbers(page.page, page.num_pages) if page.num_pages > 1 else [],
         "sort_options": sort_options,
         "current_sort": current_sort,
@@ -163,7 +179,6 @@ def _listing_context(request: HttpRequest, listing: Listing, action: str, *, cat
         "min_price_value": request.GET.get("min_price", ""),
         "max_price_value": request.GET.get("max_price", ""),
         "listing_action": action,
-        "category_facet": category_facet,
         "partial": is_partial(request),
     }
 
