@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+from django.core.files.images import get_image_dimensions
 from django.core.validators import MinValueValidator
 from django.db import models
 
@@ -101,6 +103,14 @@ class ProductImage(models.Model):
 
     def __str__(self) -> str:
         return self.alt_text or f"Image of {self.product_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Remote storages (S3) close the upload once sent, before Django reads the size from it; the
+        # storefront needs width and height on every <img>, so read them back from the stored file.
+        if self.image and (self.width is None or self.height is None):
+            with self.image.storage.open(str(self.image.name)) as stored:
+                self.width, self.height = get_image_dimensions(stored)
+        super().save(*args, **kwargs)
 
 
 class Variant(models.Model):
