@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from patron.bench import wrk
 
 STARTUP_TIMEOUT = 60
 
@@ -117,6 +121,25 @@ def test_serves_pages_static_files_and_product_pictures(server: Server, store: P
     assert status == 200
     assert content_type == "image/jpeg"
     assert body == pictures[0].read_bytes()
+
+
+def test_bench_page_is_not_mounted_outside_the_bench(server: Server) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        server.get("/bench/bare/")
+    assert refused.value.code == 404
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="the wrk load generator is not installed")
+def test_bench_load_generator_counts_requests_and_failed_answers(server: Server, tmp_path: Path) -> None:
+    result = wrk.run(
+        f"http://127.0.0.1:{server.port}", ["/", "/p/no-such-product/"], workdir=tmp_path, connections=4, seconds=1
+    )
+
+    assert result.requests > 4
+    # Every other request asks for a missing product: about half the answers are 404s.
+    assert 0.3 < result.non2xx / result.requests < 0.7
+    assert result.socket_errors == 0
+    assert 0 < result.p50_ms <= result.p95_ms <= result.p99_ms
 
 
 def test_stops_cleanly_on_sigterm(server: Server) -> None:
