@@ -210,7 +210,7 @@ def _price(value: str, name: str) -> Decimal | None:
 def _positive_int(value: str, name: str, default: int, maximum: int) -> int:
     if not value:
         return default
-    if not value.isdigit() or not 1 <= int(value) <= maximum:
+    if not (value.isascii() and value.isdigit() and len(value) <= len(str(maximum))) or not 1 <= int(value) <= maximum:
         raise ValidationFailed(f"{name} must be a whole number from 1.", fields={name: [f"Enter 1 to {maximum}."]})
     return int(value)
 
