@@ -50,13 +50,7 @@ def smtp_inbox(settings: Settings) -> Iterator[Inbox]:
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     smtp = {"host": "127.0.0.1", "port": controller.port, "use_tls": False, "use_ssl": False, "timeout": 10}
-    if hasattr(settings, "MAILERS"):
-        settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": smtp}}
-    else:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = smtp["host"], smtp["port"]
-        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": smtp}}
     try:
         yield inbox
     finally:
