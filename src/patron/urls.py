@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 
 from patron.api import api
@@ -10,7 +10,7 @@ from patron.api import api
 admin.site.site_header = "Patron back-office"
 admin.site.site_title = "Patron back-office"
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("account/", include("patron.accounts.urls")),

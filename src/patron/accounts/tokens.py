@@ -158,3 +158,12 @@ def logout(access: AccessToken, refresh_token: str | None = None) -> None:
     remaining = int((access.expires_at - timezone.now()).total_seconds()) + 1
     if remaining > 0:
         cache.set(_denied_jti_key(access.jti), True, timeout=remaining)
+
+
+def purge_expired_refresh_tokens(now: datetime | None = None) -> int:
+    """Delete refresh-token rows past their expiry; returns how many went.
+
+    An expired token is refused by its own `exp` claim before its row is looked up, so its row is no longer
+    needed to detect re-use."""
+    deleted, _ = RefreshToken.objects.filter(expires_at__lt=now or timezone.now()).delete()
+    return deleted
