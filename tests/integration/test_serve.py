@@ -143,6 +143,7 @@ def test_bench_load_generator_counts_requests_and_failed_answers(server: Server,
 
 
 def test_stops_cleanly_on_sigterm(server: Server) -> None:
+    assert server.get("/")[0] == 200  # the workers are up and serving
     server.process.send_signal(signal.SIGTERM)
 
     assert server.process.wait(timeout=30) == 0

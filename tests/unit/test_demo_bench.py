@@ -44,9 +44,12 @@ def test_realistic_queries_are_reproducible_and_include_typos() -> None:
     assert len(set(first)) > 120
 
 
-def test_figures_replace_the_previous_ones_in_the_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_figures_replace_the_previous_ones_of_the_same_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     docs = tmp_path / "benchmarks.md"
-    docs.write_text(f"# Benchmarks\n\nMethod.\n\n{runner.RESULTS_START}\nold figures\n{runner.RESULTS_END}\n\nAfter.\n")
+    start, end = runner.markers("sqlite")
+    docs.write_text(f"# Benchmarks\n\nMethod.\n\n{start}\nold figures\n{end}\n\nAfter.\n")
     monkeypatch.setattr(runner, "DOCS", docs)
     findings = runner.Findings(
         load=[
@@ -56,15 +59,23 @@ def test_figures_replace_the_previous_ones_in_the_docs(tmp_path: Path, monkeypat
         latency=[("search_products: text queries", 200, 12.5, 30.25)],
         queries=[("Search", "/search/?q=x", 200, 8, 6)],
         context={"Database": "sqlite 3.46"},
+        database="sqlite",
     )
 
     runner.write_docs(findings)
+    runner.write_docs(runner.Findings(context={"Database": "postgresql 15.8"}, database="postgresql"))
 
     text = docs.read_text()
     assert "old figures" not in text
-    assert text.startswith("# Benchmarks\n\nMethod.") and text.endswith("After.\n")
+    assert text.startswith("# Benchmarks\n\nMethod.")
+    assert text.index("### SQLite") < text.index("After.") < text.index("### PostgreSQL")
+    assert text.endswith("<!-- /bench:postgresql -->\n")
     assert "| Bare Django page | on | 450 | 3.1 | 9.8 | 15.0 | 4 |" in text
     assert "| API product list | off | skipped: HTTP 404 |" in text
     assert "| search_products: text queries | 200 | 12.5 | 30.2 |" in text
     assert "| Search | `/search/?q=x` | 200 | 8 | 6 |" in text
     assert "- **Database:** sqlite 3.46" in text
+    assert "- **Database:** postgresql 15.8" in text
+
+    runner.write_docs(findings)
+    assert docs.read_text() == text, "a new run replaces its own figures only"

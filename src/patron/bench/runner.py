@@ -43,8 +43,7 @@ from patron.demo.management.commands.serve import default_workers
 PROJECT_DIR = Path(__file__).resolve().parents[3]
 BENCH_VAR_DIR = PROJECT_DIR / "var" / "bench"
 DOCS = PROJECT_DIR / "docs" / "benchmarks.md"
-RESULTS_START = "<!-- bench:results -->"
-RESULTS_END = "<!-- /bench:results -->"
+DATABASE_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 QUERIES = (
     "bluetooth headphones", "blutooth headphones", "noise cancelling headphones", "wireless earbuds",
@@ -81,6 +80,12 @@ class Findings:
     # (page, path, status, SQL queries on an empty cache, SQL queries with the data caches warm)
     queries: list[tuple[str, str, int, int, int]] = field(default_factory=list)
     context: dict[str, str] = field(default_factory=dict)
+    database: str = "sqlite"
+
+
+def markers(database: str) -> tuple[str, str]:
+    """The docs keep the latest figures of each database between these two lines."""
+    return f"<!-- bench:{database} -->", f"<!-- /bench:{database} -->"
 
 
 def bench_env() -> dict[str, str]:
@@ -365,10 +370,12 @@ def describe_machine(args: argparse.Namespace) -> dict[str, str]:
 
 
 def markdown(findings: Findings) -> str:
-    lines = [RESULTS_START, "", *[f"- **{key}:** {value}" for key, value in findings.context.items()], ""]
+    start, end = markers(findings.database)
+    lines = [start, f"### {DATABASE_NAMES.get(findings.database, findings.database)}", ""]
+    lines += [*[f"- **{key}:** {value}" for key, value in findings.context.items()], ""]
     if findings.load:
         lines += [
-            "### HTTP load (wrk)",
+            "#### HTTP load (wrk)",
             "",
             "| Target | Page cache | Requests/s | p50 ms | p95 ms | p99 ms | non-2xx |",
             "|---|---|---:|---:|---:|---:|---:|",
@@ -383,12 +390,16 @@ def markdown(findings: Findings) -> str:
                 f"| {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.non2xx + r.socket_errors} |"
             )
         lines.append("")
-    lines += ["### Catalog services in process (empty cache on every call)", "", "| Call | Samples | p50 ms | p95 ms |"]
+    lines += [
+        "#### Catalog services in process (empty cache on every call)",
+        "",
+        "| Call | Samples | p50 ms | p95 ms |",
+    ]
     lines += ["|---|---:|---:|---:|"]
     lines += [f"| {what} | {n} | {p50:.1f} | {p95:.1f} |" for what, n, p50, p95 in findings.latency]
     lines += [
         "",
-        "### SQL queries per page (page cache off)",
+        "#### SQL queries per page (page cache off)",
         "",
         "| Page | Path | HTTP | Queries, empty cache | Queries, data caches warm |",
         "|---|---|---:|---:|---:|",
@@ -396,17 +407,19 @@ def markdown(findings: Findings) -> str:
     lines += [
         f"| {page} | `{path}` | {status} | {cold} | {warm} |" for page, path, status, cold, warm in findings.queries
     ]
-    return "\n".join([*lines, "", RESULTS_END])
+    return "\n".join([*lines, "", end])
 
 
 def write_docs(findings: Findings) -> None:
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    """Replace this database's figures in the docs, or add them at the end."""
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n\n## Latest figures\n"
+    start, end = markers(findings.database)
     block = markdown(findings)
-    if RESULTS_START in text and RESULTS_END in text:
-        head, rest = text.split(RESULTS_START, 1)
-        text = head + block + rest.split(RESULTS_END, 1)[1]
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
-        text = text.rstrip("\n") + "\n\n## Latest figures\n\n" + block + "\n"
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
     DOCS.write_text(text)
 
 
@@ -457,7 +470,9 @@ def main(argv: list[str] | None = None) -> None:
 
     django.setup()
     prepare_store(env, args.products, console)
-    findings = Findings(context=describe_machine(args))
+    from django.db import connection
+
+    findings = Findings(context=describe_machine(args), database=connection.vendor)
     if not args.no_http and ensure_wrk(console):
         load_test(env, targets(random.Random(1)), args, findings, console)
     measure_services(args, findings, console)
