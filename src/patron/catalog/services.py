@@ -54,7 +54,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from patron.catalog.models import Category, Product, ProductAttribute, ProductImage, SearchTerm, Variant
-from patron.catalog.search import Document, SearchIndex, damerau_levenshtein, search_index, tokenize
+from patron.catalog.search import Document, SearchIndex, damerau_levenshtein, normalize, search_index, tokenize
 from patron.errors import Conflict, NotFound, ValidationFailed
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ VOCABULARY_BATCH = 500
 # Sales count towards best-selling once the order is paid and until it is cancelled or refunded.
 COUNTED_ORDER_STATUSES = ("paid", "processing", "shipped", "delivered")
 CATALOG_VERSION_KEY = "catalog:version"
-CATEGORY_CACHE_SECONDS = 3600
+CATEGORY_CACHE_SECONDS = 3600  # a version bump makes the cached copy unreachable sooner
 
 
 # --- Catalog version -------------------------------------------------------------------------------
@@ -433,7 +433,7 @@ def search_products(filters: ProductFilters) -> ProductPage:
     if order == "relevance" and match is not None:
         ranked = match.ranked_ids
         if selected is not None or filters.attributes or product_q:
-            allowed = set(results.values_list("id", flat=True))
+            allowed = set(results.order_by().values_list("id", flat=True))
             ranked = [product_id for product_id in ranked if product_id in allowed]
         page_ids = ranked[offset : offset + page_size]
         found = _with_related(Product.objects.filter(id__in=page_ids, is_active=True)).in_bulk() if page_ids else {}
@@ -550,15 +550,9 @@ def suggest(prefix: str, limit: int = 8) -> list[Suggestion]:
         return []
     match = _resolve_query(search_index(), text, limit=limit)
     found = Product.objects.filter(id__in=match.ranked_ids).only("id", "name", "slug").in_bulk() if match else {}
-    category_rows = Category.objects.filter(Q(name__istartswith=text) | Q(name__icontains=f" {text}")).order_by("path")[
-        :SUGGESTED_CATEGORIES
-    ]
-    brand_rows = (
-        Product.objects.filter(is_active=True, brand__istartswith=text)
-        .order_by("brand")
-        .values_list("brand", flat=True)
-        .distinct()[:SUGGESTED_BRANDS]
-    )
+    typed = normalize(text)
+    category_rows = [c for c in _categories().ordered if _starts_a_word(c.name, typed)][:SUGGESTED_CATEGORIES]
+    brand_rows = [brand for brand in _brands() if _starts_a_word(brand, typed)][:SUGGESTED_BRANDS]
     suggestions = [Suggestion(c.name, reverse("storefront:category", args=[c.slug]), "category") for c in category_rows]
     suggestions += [
         Suggestion(brand, f"{reverse('storefront:search')}?{urlencode({'brand': brand})}", "brand")
@@ -568,6 +562,22 @@ def suggest(prefix: str, limit: int = 8) -> list[Suggestion]:
     products = [found[i] for i in (match.ranked_ids if match else []) if i in found][:room]
     suggestions += [Suggestion(p.name, reverse("storefront:product", args=[p.slug]), "product") for p in products]
     return suggestions[:limit]
+
+
+def _starts_a_word(label: str, typed: str) -> bool:
+    words = normalize(label)
+    return words.startswith(typed) or f" {typed}" in words
+
+
+def _brands() -> list[str]:
+    """Brands of active products, cached per catalog version (a few hundred at most)."""
+    key = f"catalog:brands:{catalog_version()}"
+    brands: list[str] | None = cache.get(key)
+    if brands is None:
+        active = Product.objects.filter(is_active=True).exclude(brand="").order_by("brand")
+        brands = list(active.values_list("brand", flat=True).distinct())
+        cache.set(key, brands, CATEGORY_CACHE_SECONDS)
+    return brands
 
 
 # --- Product reads ----------------------------------------------------------------------------------------
