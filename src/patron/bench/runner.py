@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from rich.console import Console
@@ -101,8 +102,32 @@ def patron(env: dict[str, str], *args: str) -> None:
     subprocess.run([sys.executable, "-m", "patron.cli", *args], env=env, check=True)  # noqa: S603 (our own command)
 
 
+def ensure_database(env: dict[str, str], console: Console) -> None:
+    """Create the PostgreSQL database named in DATABASE_URL if it does not exist yet."""
+    import dj_database_url
+    import psycopg
+    from psycopg import sql
+
+    config = dj_database_url.parse(env.get("DATABASE_URL", ""))
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        return
+    server: dict[str, Any] = {
+        "host": config.get("HOST") or None,
+        "port": config.get("PORT") or None,
+        "user": config.get("USER") or None,
+        "password": config.get("PASSWORD") or None,
+    }
+    try:
+        psycopg.connect(dbname=config["NAME"], **server).close()
+    except psycopg.OperationalError:
+        console.print(f"Creating the PostgreSQL database {config['NAME']}.")
+        with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(str(config["NAME"]))))
+
+
 def prepare_store(env: dict[str, str], products: int, console: Console) -> None:
     console.rule("Bench store")
+    ensure_database(env, console)
     patron(env, "migrate", "--noinput", "--verbosity", "0")
     patron(env, "collectstatic", "--noinput", "--verbosity", "0")
     from patron.catalog.models import Product
@@ -317,6 +342,12 @@ def measure_services(args: argparse.Namespace, findings: Findings, console: Cons
             for _ in range(args.queries)
         ]
         findings.latency.append(("search_products: category listings", len(listings), *timed(listings)))
+        # What /api/products/ does without filters: facets over the whole catalog.
+        everything = [
+            partial(search, {"sort": rng.choice(sorts[1:]), "page": str(rng.randint(1, 20))})
+            for _ in range(max(1, args.queries // 4))
+        ]
+        findings.latency.append(("search_products: whole catalog", len(everything), *timed(everything)))
         reads = [partial(catalog.get_product, slug) for slug in product_slugs]
         findings.latency.append(("get_product", len(reads), *timed(reads)))
         for what, samples, p50, p95 in findings.latency:
@@ -463,7 +494,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
 
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     env = bench_env()
     os.environ.update(env)
     import django
