@@ -87,6 +87,8 @@ REFRESH_BATCH = 500
 VOCABULARY_BATCH = 500
 # Sales count towards best-selling once the order is paid and until it is cancelled or refunded.
 COUNTED_ORDER_STATUSES = ("paid", "processing", "shipped", "delivered")
+# Shorter words have too many plausible neighbours to be corrected safely.
+MIN_CORRECTED_LENGTH = 4
 CATALOG_VERSION_KEY = "catalog:version"
 CATEGORY_CACHE_SECONDS = 3600  # a version bump makes the cached copy unreachable sooner
 
@@ -311,9 +313,6 @@ class _Match:
 
 def _max_typo_distance(word: str) -> int:
     return 1 if len(word) <= 5 else 2
-
-
-MIN_CORRECTED_LENGTH = 4
 
 
 def _closest(word: str, candidates: list[tuple[str, int]], *, as_prefix: bool) -> str | None:
