@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from tests.factories import make_category, make_image, make_product
 
 from patron.accounts.models import User
 from patron.accounts.tokens import issue_tokens
 from patron.catalog.models import Category, Product, Variant
 from patron.catalog.services import parse_filters, search_products
 from patron.orders.models import Order, OrderLine, OrderStatus
+from tests.factories import make_category, make_image, make_product
 
 pytestmark = pytest.mark.django_db
 URL = "/api/products/"

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from tests.factories import make_category, make_image, make_product
 
 from patron.catalog.models import Category, Product, SearchTerm
 from patron.catalog.services import (
@@ -20,6 +19,7 @@ from patron.catalog.services import (
     search_products,
 )
 from patron.errors import NotFound
+from tests.factories import make_category, make_image, make_product
 
 pytestmark = pytest.mark.django_db
 
