@@ -1,0 +1,78 @@
+"""With a bucket configured, `patron demo` stores its product pictures in S3 (moto's S3 server on loopback)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+BUCKET = "patron-demo-media"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_S3_REGION_NAME": "us-east-1"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def s3_endpoint() -> Iterator[str]:
+    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    assert binary, "moto[server] is a dev dependency"
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    running = threading.Event()
+
+    def follow() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "Running on" in line:
+                running.set()
+        running.set()
+
+    threading.Thread(target=follow, daemon=True).start()
+    try:
+        assert running.wait(60) and process.poll() is None, "moto_server did not start"
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def test_pictures_go_to_the_bucket(s3_endpoint: str, tmp_path: Path) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    s3.create_bucket(Bucket=BUCKET)
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+    env |= CREDENTIALS | {
+        "PATRON_VAR_DIR": str(tmp_path),
+        "AWS_STORAGE_BUCKET_NAME": BUCKET,
+        "AWS_S3_ENDPOINT_URL": s3_endpoint,
+        "DJANGO_SETTINGS_MODULE": "patron.settings",
+    }
+    for args in (["migrate", "--noinput", "--verbosity", "0"], ["demo", "--products", "3", "--seed", "2"]):
+        subprocess.run([sys.executable, "-m", "patron.cli", *args], env=env, check=True, capture_output=True)
+
+    objects = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    assert len(objects) == 3
+    assert all(item["Key"].startswith("products/") and item["Key"].endswith(".jpg") for item in objects)
+    assert all(10_000 < item["Size"] < 60_000 for item in objects)
+    picture = s3.get_object(Bucket=BUCKET, Key=objects[0]["Key"])
+    assert picture["Body"].read(3) == b"\xff\xd8\xff", "a JPEG"
+    assert not (tmp_path / "media").exists(), "nothing written to local media"
