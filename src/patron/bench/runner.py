@@ -108,9 +108,10 @@ def ensure_database(env: dict[str, str], console: Console) -> None:
     import psycopg
     from psycopg import sql
 
-    config = dj_database_url.parse(env.get("DATABASE_URL", ""))
-    if config.get("ENGINE") != "django.db.backends.postgresql":
+    url = env.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
         return
+    config = dj_database_url.parse(url)
     server: dict[str, Any] = {
         "host": config.get("HOST") or None,
         "port": config.get("PORT") or None,
