@@ -8,12 +8,14 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
+from ninja.decorators import decorate_view
 from pydantic import Field, StringConstraints, model_validator
 
 from patron.accounts.auth import JWTAuth
 from patron.accounts.models import User
 from patron.catalog import services
 from patron.catalog.models import Product, Variant
+from patron.page_cache import cache_page_for_visitors
 
 router = Router(tags=["products"])
 jwt_auth = JWTAuth()
@@ -213,6 +215,7 @@ class ProductIn(Schema):
 
 
 @router.get("/", response=ProductListOut, summary="Search and filter products", description=LIST_DESCRIPTION)
+@decorate_view(cache_page_for_visitors())
 def list_products(
     request: HttpRequest,
     q: Annotated[str, Query(max_length=1000)] = "",
@@ -230,6 +233,7 @@ def list_products(
 
 
 @router.get("/suggest", response=list[SuggestionOut], summary="Search-as-you-type suggestions")
+@decorate_view(cache_page_for_visitors())
 def suggest(
     request: HttpRequest,
     q: Annotated[str, Query(max_length=200)] = "",
@@ -244,6 +248,7 @@ def suggest(
     auth=[jwt_auth, _anyone],
     summary="One product (staff also see inactive ones)",
 )
+@decorate_view(cache_page_for_visitors())
 def get_product(request: HttpRequest, product_id: int) -> Product:
     return services.get_product(product_id, include_inactive=_staff(request))
 

@@ -103,8 +103,10 @@ def catalog_version() -> int:
     """
     version = cache.get(CATALOG_VERSION_KEY)
     if version is None:
-        cache.add(CATALOG_VERSION_KEY, time.time_ns() // 1000, None)
-        version = cache.get(CATALOG_VERSION_KEY)
+        fresh = time.time_ns() // 1000
+        cache.add(CATALOG_VERSION_KEY, fresh, None)
+        # A cache that keeps nothing (DummyCache) yields a new version on every call, so nothing is reused.
+        version = cache.get(CATALOG_VERSION_KEY, fresh)
     return int(version)
 
 
@@ -118,8 +120,8 @@ def _bump() -> None:
     try:
         cache.incr(CATALOG_VERSION_KEY)
     except ValueError:
+        # A lost counter restarts from the clock, which is past every version handed out before.
         catalog_version()
-        cache.incr(CATALOG_VERSION_KEY)
 
 
 # --- Categories ------------------------------------------------------------------------------------

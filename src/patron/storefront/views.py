@@ -31,7 +31,7 @@ from patron.catalog.services import (
 )
 from patron.errors import NotFound, ValidationFailed
 from patron.storefront.navigation import cached_category_tree, child_categories, root_categories
-from patron.storefront.page_cache import cache_page_for_visitors, is_partial
+from patron.page_cache import cache_page_for_visitors, is_partial
 from patron.storefront.templatetags.storefront import active_variants, money, stock_level, stock_text
 
 HOME_SHELF_SIZE = 8

@@ -1,7 +1,8 @@
-"""Whole-page cache for catalog pages seen by visitors who are not signed in.
+"""Whole-response cache for catalog pages and API reads made by visitors who are not signed in.
 
-Entries are keyed on the catalog version, so any catalog write makes every cached page stale at once; signed-in
-shoppers always get a fresh page because their header (and later their cart) differs.
+Entries are keyed on the catalog version, so any catalog write makes every cached response stale at once.
+Signed-in shoppers always get a fresh page because their header (and later their cart) differs, and API
+callers with a token never share a response because staff see more than the public does.
 """
 
 from __future__ import annotations
@@ -34,13 +35,13 @@ def is_partial(request: HttpRequest) -> bool:
 def _cache_key(request: HttpRequest) -> str:
     url = request.build_absolute_uri()
     digest = hashlib.sha256(f"{int(is_partial(request))}:{url}".encode()).hexdigest()
-    return f"storefront:page:{catalog_version()}:{digest}"
+    return f"page:{catalog_version()}:{digest}"
 
 
 def _request_is_cacheable(request: HttpRequest, *, anonymous_only: bool) -> bool:
     if request.method not in ("GET", "HEAD"):
         return False
-    if anonymous_only and request.user.is_authenticated:
+    if anonymous_only and (request.user.is_authenticated or "HTTP_AUTHORIZATION" in request.META):
         return False
     # A pending flash message belongs to one visitor and must be shown to them, not cached for everyone.
     return len(get_messages(request)) == 0
