@@ -30,8 +30,8 @@ from patron.catalog.services import (
     suggest,
 )
 from patron.errors import NotFound, ValidationFailed
-from patron.storefront.navigation import cached_category_tree, child_categories, root_categories
 from patron.page_cache import cache_page_for_visitors, is_partial
+from patron.storefront.navigation import cached_category_tree, child_categories, root_categories
 from patron.storefront.templatetags.storefront import active_variants, money, stock_level, stock_text
 
 HOME_SHELF_SIZE = 8
