@@ -36,9 +36,7 @@ def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 def on_validation_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
     fields: dict[str, list[str]] = {}
     for err in exc.errors:
-        location = [
-            str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path", "payload")
-        ]
+        location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query", "path", "payload")]
         fields.setdefault(".".join(location) or "__all__", []).append(str(err.get("msg", "invalid")))
     return api.create_response(
         request, error_body("validation_failed", "The request is not valid.", fields), status=422

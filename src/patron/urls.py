@@ -19,9 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 
 if settings.SERVE_MEDIA:
     media_prefix = settings.MEDIA_URL.lstrip("/")
-    urlpatterns.append(
-        re_path(rf"^{media_prefix}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT})
-    )
+    urlpatterns.append(re_path(rf"^{media_prefix}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}))
 
 if settings.BENCH_URLS:
     urlpatterns.append(path("bench/", include("patron.bench.urls")))
