@@ -424,7 +424,10 @@ def search_products(filters: ProductFilters) -> ProductPage:
     results = with_attributes.filter(product_q)
 
     facets, total = _product_facets(with_attributes, filters, price_q, categories, selected)
-    facets.attributes = _attribute_facets(scoped.filter(product_q), filters.attributes)
+    if match is None and selected is None and not filters.attributes and not product_q:
+        facets.attributes = _catalog_attribute_facets()
+    else:
+        facets.attributes = _attribute_facets(scoped.filter(product_q), filters.attributes)
     num_pages = max(1, -(-total // page_size))
     offset = (page - 1) * page_size
 
@@ -526,6 +529,27 @@ def _attribute_facets(
         missing = [FacetValue(value, value, 0, True) for value in values if value not in present]
         if missing:
             facets[name] = sorted([*facets.get(name, []), *missing], key=lambda facet: facet.value)
+    return facets
+
+
+def _catalog_attribute_facets() -> dict[str, list[FacetValue]]:
+    """Value counts over every active product, as `_attribute_facets` would give without filters.
+
+    Most products are active, so counting every row and taking away those of inactive products reads
+    the (name, value) index in order instead of joining every row with its product.
+    """
+    sql = (
+        "SELECT name, value, SUM(n) FROM ("
+        "SELECT name, value, COUNT(*) AS n FROM catalog_productattribute GROUP BY name, value "
+        "UNION ALL SELECT name, value, -COUNT(*) FROM catalog_productattribute "
+        "WHERE product_id IN (SELECT id FROM catalog_product WHERE NOT is_active) GROUP BY name, value"
+        ") counted GROUP BY name, value HAVING SUM(n) > 0 ORDER BY name, value"
+    )
+    facets: dict[str, list[FacetValue]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        for name, value, count in cursor.fetchall():
+            facets.setdefault(name, []).append(FacetValue(value, value, int(count), False))
     return facets
 
 
