@@ -76,6 +76,7 @@ class Address(models.Model):
 
     class Meta:
         ordering = ("-is_default", "id")
+        verbose_name_plural = "addresses"
         constraints = [
             models.UniqueConstraint(
                 fields=["user"], condition=models.Q(is_default=True), name="one_default_address_per_user"
