@@ -71,3 +71,20 @@ def test_a_cache_that_keeps_nothing_still_serves_fresh_pages(client: Client, set
     assert response.status_code == 200
     assert response.json()["total"] == 1
     assert client.get("/api/products/")["X-Page-Cache"] == "miss"
+
+
+def test_the_product_collection_answers_without_a_trailing_slash(client: Client) -> None:
+    make_product("Pocket Speaker")
+    listed = client.get("/api/products", {"q": "speaker"})
+    assert listed.status_code == 200
+    assert [item["name"] for item in listed.json()["items"]] == ["Pocket Speaker"]
+
+    staff = make_user("staff@example.com", is_staff=True)
+    created = client.post(
+        "/api/products",
+        {"name": "Desk Lamp", "category": "general", "price": "24.00", "stock": 2},
+        content_type="application/json",
+        **bearer(staff),
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["name"] == "Desk Lamp"

@@ -214,6 +214,8 @@ class ProductIn(Schema):
         )
 
 
+# The collection answers with and without the trailing slash, so that clients never meet a redirect.
+@router.get("", response=ProductListOut, include_in_schema=False)
 @router.get("/", response=ProductListOut, summary="Search and filter products", description=LIST_DESCRIPTION)
 @decorate_view(cache_page_for_visitors())
 def list_products(
@@ -253,6 +255,7 @@ def get_product(request: HttpRequest, product_id: int) -> Product:
     return services.get_product(product_id, include_inactive=_staff(request))
 
 
+@router.post("", response={201: ProductOut}, auth=jwt_auth, include_in_schema=False)
 @router.post("/", response={201: ProductOut}, auth=jwt_auth, summary="Create a product (staff)")
 def create_product(request: HttpRequest, payload: ProductIn) -> Status[Product]:
     return Status(201, services.create_product(request.auth, payload.to_data()))  # type: ignore[attr-defined]
