@@ -936,15 +936,19 @@ def _update_planner_statistics() -> None:
     Without fresh statistics PostgreSQL misjudges the vocabulary and search tables (a query for three
     known words took 10 ms through the trigram index); GIN indexes also keep new entries in an unsorted
     pending list until a vacuum, which every search then scans. Autovacuum fixes both, but only later.
+    SQLite has no statistics at all until asked, and without them sorts every active product to list
+    a page rather than reading the index of the sort order.
     """
-    if connection.vendor != "postgresql":
-        return
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT gin_clean_pending_list('catalog_product_search_document'::regclass), "
-            "gin_clean_pending_list('catalog_searchterm_term_trgm'::regclass)"
-        )
-        cursor.execute(f"ANALYZE {', '.join(STATISTICS_TABLES)}")
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT gin_clean_pending_list('catalog_product_search_document'::regclass), "
+                "gin_clean_pending_list('catalog_searchterm_term_trgm'::regclass)"
+            )
+            cursor.execute(f"ANALYZE {', '.join(STATISTICS_TABLES)}")
+        else:
+            for table in STATISTICS_TABLES:
+                cursor.execute(f"ANALYZE {table}")
 
 
 def refresh_products(product_ids: Iterable[int]) -> None:
