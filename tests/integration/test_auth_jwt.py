@@ -21,11 +21,11 @@ pytestmark = pytest.mark.django_db
 API = "/api/auth"
 
 
-def post(client: Client, path: str, body: dict[str, Any] | None = None, **headers: str) -> Any:
+def post(client: Client, path: str, body: dict[str, Any] | None = None, **headers: Any) -> Any:
     return client.post(f"{API}{path}", json.dumps(body or {}), content_type="application/json", **headers)
 
 
-def bearer(access: str) -> dict[str, str]:
+def bearer(access: str) -> dict[str, Any]:
     return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
 
 

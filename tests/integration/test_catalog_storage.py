@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.error import URLError
 from urllib.request import urlopen
 
@@ -97,10 +97,11 @@ def test_product_image_is_stored_on_s3(s3_storage: Any, moto_endpoint: str) -> N
     image = make_image(product, width=12, height=7)
     assert type(storages["default"]).__name__ == "S3Storage"
 
-    stored = s3_storage.get_object(Bucket=BUCKET, Key=image.image.name)["Body"].read()
+    name = cast(str, image.image.name)
+    stored = s3_storage.get_object(Bucket=BUCKET, Key=name)["Body"].read()
     assert stored == png_bytes(12, 7)
-    assert image.image.name.startswith("products/") and image.image.name.endswith(".png")
-    assert image.image.url == f"{moto_endpoint}/{BUCKET}/{image.image.name}"
+    assert name.startswith("products/") and name.endswith(".png")
+    assert image.image.url == f"{moto_endpoint}/{BUCKET}/{name}"
     assert (image.width, image.height) == (12, 7)
 
 
@@ -109,7 +110,7 @@ def test_product_image_is_stored_on_the_local_file_system(tmp_path: Path) -> Non
         product = make_product("Chair")
         image = make_image(product, width=5, height=9)
         saved = ProductImage.objects.get(pk=image.pk)
-        path = tmp_path / saved.image.name
+        path = tmp_path / cast(str, saved.image.name)
         assert path.read_bytes() == png_bytes(5, 9)
         assert saved.image.url == f"/media/{saved.image.name}"
         with Image.open(path) as picture:

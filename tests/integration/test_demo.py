@@ -6,7 +6,7 @@ from collections import Counter
 from decimal import Decimal
 from io import StringIO
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.core.files.storage import default_storage
@@ -172,9 +172,10 @@ def test_pictures_are_stored_with_dimensions_and_alt_text(settings: Any, tmp_pat
     for picture in pictures:
         assert (picture.width, picture.height) == (600, 600)
         assert picture.alt_text == picture.product.name
-        assert default_storage.exists(picture.image.name)
-        with default_storage.open(picture.image.name) as stored:
+        name = cast(str, picture.image.name)
+        assert default_storage.exists(name)
+        with default_storage.open(name) as stored:
             image = Image.open(stored)
             assert image.format == "JPEG" and image.size == (600, 600)
-        assert 10_000 < default_storage.size(picture.image.name) < 60_000
+        assert 10_000 < default_storage.size(name) < 60_000
     assert Product.objects.aggregate(n=Sum("images__width"))["n"] == 4 * 600

@@ -476,7 +476,7 @@ def test_signed_in_shoppers_get_fresh_pages(client: Client, catalog: SampleCatal
 
 def test_pending_messages_are_shown_not_cached(client: Client, catalog: SampleCatalog) -> None:
     client.get("/")
-    client.cookies["messages"] = CookieStorage(RequestFactory().get("/"))._encode(
+    client.cookies["messages"] = CookieStorage(RequestFactory().get("/"))._encode(  # type: ignore[attr-defined]
         [Message(constants.SUCCESS, "You have been signed out.")]
     )
     response = client.get("/")

@@ -22,6 +22,6 @@ def make_user(
     return user
 
 
-def bearer(user: User) -> dict[str, str]:
+def bearer(user: User) -> dict[str, Any]:
     """Django test client keyword arguments that authenticate API requests as `user`."""
     return {"HTTP_AUTHORIZATION": f"Bearer {tokens.issue_tokens(user).access}"}
