@@ -17,6 +17,7 @@ each with the results in its subtree.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -423,11 +424,17 @@ def search_products(filters: ProductFilters) -> ProductPage:
         with_attributes = _attribute_filter(with_attributes, name, values)
     results = with_attributes.filter(product_q)
 
-    facets, total = _product_facets(with_attributes, filters, price_q, categories, selected)
-    if match is None and selected is None and not filters.attributes and not product_q:
-        facets.attributes = _catalog_attribute_facets()
+    facets_key = _facets_cache_key(filters, match)
+    cached: tuple[Facets, int] | None = cache.get(facets_key)
+    if cached is None:
+        facets, total = _product_facets(with_attributes, filters, price_q, categories, selected)
+        if match is None and selected is None and not filters.attributes and not product_q:
+            facets.attributes = _catalog_attribute_facets()
+        else:
+            facets.attributes = _attribute_facets(scoped.filter(product_q), filters.attributes)
+        cache.set(facets_key, (facets, total), CATEGORY_CACHE_SECONDS)
     else:
-        facets.attributes = _attribute_facets(scoped.filter(product_q), filters.attributes)
+        facets, total = cached
     num_pages = max(1, -(-total // page_size))
     offset = (page - 1) * page_size
 
@@ -445,6 +452,14 @@ def search_products(filters: ProductFilters) -> ProductPage:
     else:
         products = list(_with_related(results.order_by(*ORDERINGS[order]))[offset : offset + page_size])
     return ProductPage(products, total, page, page_size, num_pages, facets, corrected_query)
+
+
+def _facets_cache_key(filters: ProductFilters, match: _Match | None) -> str:
+    """Facets and the result count depend on the catalog and on the filters, not on the page or the order."""
+    understood = (match.tokens, match.every) if match is not None else None
+    scope = (understood, filters.category, filters.min_price, filters.max_price, filters.brands)
+    selection = repr((*scope, filters.attributes, filters.in_stock))
+    return f"catalog:facets:{catalog_version()}:{hashlib.sha256(selection.encode()).hexdigest()}"
 
 
 def _product_facets(
