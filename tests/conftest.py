@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from pytest_django import Settings
 
 
 def clear_cache() -> None:
@@ -27,3 +28,9 @@ def _isolated_cache() -> Iterator[None]:
     clear_cache()
     yield
     clear_cache()
+
+
+@pytest.fixture
+def immediate_tasks(settings: Settings) -> None:
+    """Run enqueued background tasks at once, in the test's own transaction."""
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
