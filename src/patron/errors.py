@@ -49,3 +49,13 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class OutOfStock(Conflict):
+    """Not enough stock for one or more variants; `available` maps each short variant id to what is left."""
+
+    code = "out_of_stock"
+
+    def __init__(self, message: str, *, available: dict[int, int], fields: dict[str, list[str]] | None = None):
+        super().__init__(message, fields=fields)
+        self.available = available

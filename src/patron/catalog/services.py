@@ -56,7 +56,7 @@ from django.utils.text import slugify
 
 from patron.catalog.models import Category, Product, ProductAttribute, ProductImage, SearchTerm, Variant
 from patron.catalog.search import Document, SearchIndex, damerau_levenshtein, normalize, search_index, tokenize
-from patron.errors import Conflict, NotFound, ValidationFailed
+from patron.errors import Conflict, NotFound, OutOfStock, ValidationFailed
 
 if TYPE_CHECKING:
     from patron.accounts.models import User
@@ -1033,4 +1033,90 @@ def refresh_sales_counts(product_ids: Iterable[int] | None = None) -> None:
     else:
         for batch in batched(sorted(set(product_ids)), REFRESH_BATCH):
             Product.objects.filter(pk__in=batch).update(sales_count=value)
+    bump_catalog_version()
+
+
+# --- Stock -----------------------------------------------------------------------------------------
+
+
+def _stock_changes(quantities: Mapping[int, int]) -> list[tuple[int, int]]:
+    """(variant id, quantity) in primary-key order, so concurrent transactions lock rows in the same order."""
+    changes: list[tuple[int, int]] = []
+    for variant_id, quantity in sorted(quantities.items()):
+        if quantity < 0:
+            raise ValidationFailed("Quantities cannot be negative.", fields={str(variant_id): ["Must be 0 or more."]})
+        if quantity:
+            changes.append((int(variant_id), int(quantity)))
+    return changes
+
+
+def _adjust_product_stock(changes: Sequence[tuple[int, int]], sign: int) -> None:
+    """Move each product's total stock by the change of its active variants.
+
+    A relative update rather than a recount: the product row lock orders concurrent reservations, and each
+    adds its own change to the committed total, where a recount could read a snapshot from before another's.
+    """
+    variants = Variant.objects.filter(pk__in=[variant_id for variant_id, _ in changes]).values_list(
+        "pk", "product_id", "is_active"
+    )
+    product_of = {pk: (product_id, is_active) for pk, product_id, is_active in variants}
+    per_product: Counter[int] = Counter()
+    for variant_id, quantity in changes:
+        product_id, is_active = product_of[variant_id]
+        if is_active:
+            per_product[product_id] += sign * quantity
+    for product_id in sorted(per_product):
+        Product.objects.filter(pk=product_id).update(total_stock=F("total_stock") + per_product[product_id])
+
+
+def reserve_stock(quantities: Mapping[int, int]) -> None:
+    """Take `quantities` (variant id -> units) out of stock, all or nothing.
+
+    Each variant is decremented by a conditional UPDATE (only where enough is left), so stock never goes
+    below zero even when many checkouts race for the last units. Raises OutOfStock naming every variant
+    that is short (or no longer sold); nothing is taken then.
+    """
+    changes = _stock_changes(quantities)
+    if not changes:
+        return
+    with transaction.atomic():
+        short: list[int] = []
+        for variant_id, quantity in changes:
+            taken = Variant.objects.filter(pk=variant_id, is_active=True, stock__gte=quantity).update(
+                stock=F("stock") - quantity
+            )
+            if not taken:
+                short.append(variant_id)
+        if short:
+            raise _out_of_stock(short)
+        _adjust_product_stock(changes, -1)
+    bump_catalog_version()
+
+
+def _out_of_stock(variant_ids: Sequence[int]) -> OutOfStock:
+    variants = Variant.objects.select_related("product").in_bulk(variant_ids)
+    available: dict[int, int] = {}
+    fields: dict[str, list[str]] = {}
+    for variant_id in variant_ids:
+        variant = variants.get(variant_id)
+        left = variant.stock if variant is not None and variant.is_active and variant.product.is_active else 0
+        available[variant_id] = left
+        name = str(variant) if variant is not None else f"Item {variant_id}"
+        fields[str(variant_id)] = [f"Only {left} left of {name}." if left else f"{name} is out of stock."]
+    if len(variant_ids) == 1:
+        message = next(iter(fields.values()))[0]
+    else:
+        message = "Some items are out of stock or have fewer units left than you asked for."
+    return OutOfStock(message, available=available, fields=fields)
+
+
+def release_stock(quantities: Mapping[int, int]) -> None:
+    """Put units back (a cancelled or expired order); the product's derived stock follows."""
+    changes = _stock_changes(quantities)
+    if not changes:
+        return
+    with transaction.atomic():
+        for variant_id, quantity in changes:
+            Variant.objects.filter(pk=variant_id).update(stock=F("stock") + quantity)
+        _adjust_product_stock(changes, 1)
     bump_catalog_version()
