@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "patron.accounts",
     "patron.catalog",
     "patron.orders",
+    "patron.payments",
     "patron.pricing",
     "patron.storefront",
     "patron.demo",

@@ -14,6 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("account/", include("patron.accounts.urls")),
+    path("payments/", include("patron.payments.urls")),
     path("", include("patron.storefront.urls")),
 ]
 

@@ -1,0 +1,181 @@
+"""Helpers for tests of the Stripe provider: a local stand-in for Stripe's API and signed webhook deliveries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import count
+from typing import Any
+from urllib.parse import parse_qsl
+
+import stripe
+from django.conf import settings
+from django.test import Client
+
+from patron.orders.models import Order
+
+STUB_SECRET_KEY = "sk_test_patron_stub"  # noqa: S105 (a fake key the stub accepts)
+STUB_WEBHOOK_SECRET = "whsec_patron_stub"  # noqa: S105 (a fake signing secret for tests)
+
+
+_order_numbers = count(1)
+
+
+def make_order(total: Decimal | str = "42.50", *, email: str = "grace@example.com", **fields: Any) -> Order:
+    """An order awaiting payment, created directly: payment tests need its number, total and currency only."""
+    return Order.objects.create(
+        number=f"P{next(_order_numbers):07d}",
+        email=email,
+        currency=fields.pop("currency", settings.STORE_CURRENCY),
+        subtotal=Decimal(total),
+        total=Decimal(total),
+        **fields,
+    )
+
+
+@dataclass
+class StubRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    params: dict[str, str]
+
+
+@dataclass
+class StripeStub:
+    """Answers POST /v1/payment_intents and /v1/refunds like Stripe's test mode, and keeps every request it saw."""
+
+    base_url: str = ""
+    requests: list[StubRequest] = field(default_factory=list)
+    # A status and Stripe error body to answer the next request with, to play an outage or a refusal.
+    fail_next: tuple[int, dict[str, Any]] | None = None
+    _replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _ids: Iterator[int] = field(default_factory=lambda: count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, request: StubRequest) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.requests.append(request)
+            if self.fail_next is not None:
+                status, body = self.fail_next
+                self.fail_next = None
+                return status, body
+            key = request.headers.get("idempotency-key", "")
+            if key and key in self._replies:
+                return 200, self._replies[key]
+            reply = self._create(request)
+            if key:
+                self._replies[key] = reply
+            return (200, reply) if reply else (404, {"error": {"type": "invalid_request_error"}})
+
+    def _create(self, request: StubRequest) -> dict[str, Any]:
+        number = next(self._ids)
+        params = request.params
+        if request.path == "/v1/payment_intents":
+            intent_id = f"pi_stub{number:06d}"
+            return {
+                "id": intent_id,
+                "object": "payment_intent",
+                "amount": int(params["amount"]),
+                "amount_received": 0,
+                "currency": params["currency"],
+                "status": "requires_payment_method",
+                "client_secret": f"{intent_id}_secret_stub{number}",
+                "automatic_payment_methods": {"enabled": params.get("automatic_payment_methods[enabled]") == "true"},
+                "metadata": {k[9:-1]: v for k, v in params.items() if k.startswith("metadata[")},
+                "livemode": False,
+            }
+        if request.path == "/v1/refunds":
+            return {
+                "id": f"re_stub{number:06d}",
+                "object": "refund",
+                "amount": int(params["amount"]),
+                "currency": "usd",
+                "payment_intent": params["payment_intent"],
+                "status": "succeeded",
+            }
+        return {}
+
+    def posted(self, path: str) -> list[StubRequest]:
+        return [request for request in self.requests if request.method == "POST" and request.path == path]
+
+
+def _handler(stub: StripeStub) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode()
+            request = StubRequest(
+                method="POST",
+                path=self.path.split("?", 1)[0],
+                headers={name.lower(): value for name, value in self.headers.items()},
+                params=dict(parse_qsl(body, keep_blank_values=True)),
+            )
+            status, reply = stub.answer(request)
+            payload = json.dumps(reply).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Request-Id", f"req_stub{len(stub.requests)}")
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: the stub's requests are asserted on, not logged."""
+
+    return Handler
+
+
+@contextmanager
+def running_stripe_stub() -> Iterator[StripeStub]:
+    """Serve the stub on a free loopback port and point the Stripe SDK at it for the duration."""
+    stub = StripeStub()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
+    stub.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    saved = stripe.api_base, stripe.max_network_retries
+    stripe.api_base, stripe.max_network_retries = stub.base_url, 0
+    try:
+        yield stub
+    finally:
+        stripe.api_base, stripe.max_network_retries = saved
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def stripe_event(event_type: str, obj: dict[str, Any], *, event_id: str) -> bytes:
+    return json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "api_version": stripe.api_version,
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {"object": obj},
+        }
+    ).encode()
+
+
+def signature_header(payload: bytes, *, secret: str = STUB_WEBHOOK_SECRET, timestamp: int | None = None) -> str:
+    """The `Stripe-Signature` header Stripe would send, computed with the SDK's own helper."""
+    return stripe.WebhookSignature.generate_signature_header(payload.decode(), secret, timestamp=timestamp)
+
+
+def deliver_webhook(
+    client: Client, payload: bytes, *, secret: str = STUB_WEBHOOK_SECRET, timestamp: int | None = None
+) -> Any:
+    return client.post(
+        "/payments/stripe/webhook/",
+        data=payload,
+        content_type="application/json",
+        headers={"Stripe-Signature": signature_header(payload, secret=secret, timestamp=timestamp)},
+    )
