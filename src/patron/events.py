@@ -70,7 +70,11 @@ class PaymentRefunded(Event):
 
 
 # Event type -> dotted paths of the tasks that handle it, in the order they are enqueued.
-SUBSCRIBERS: dict[type[Event], tuple[str, ...]] = {}
+SUBSCRIBERS: dict[type[Event], tuple[str, ...]] = {
+    PaymentSucceeded: ("patron.orders.tasks.mark_order_paid",),
+    OrderShipped: ("patron.orders.tasks.send_shipped_email",),
+    OrderDelivered: ("patron.orders.tasks.send_delivered_email",),
+}
 
 
 def subscribers(event_type: type[Event]) -> list[Task[..., Any]]:

@@ -245,6 +245,11 @@ STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_PUBLISHABLE_KEY = os.environ.get("STRIPE_PUBLISHABLE_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 
+# Orders still unpaid this long after they were placed are cancelled and their stock released.
+ORDER_PAYMENT_TIMEOUT_MINUTES = env_int("ORDER_PAYMENT_TIMEOUT_MINUTES", 30)
+# Shared secret for carriers' signed tracking updates (POST /api/shipping/carrier-webhook); unset = refused.
+CARRIER_WEBHOOK_SECRET = os.environ.get("CARRIER_WEBHOOK_SECRET", "")
+
 STORE_NAME = os.environ.get("STORE_NAME", "Patron Demo Store")
 STORE_CURRENCY = os.environ.get("STORE_CURRENCY", "USD")
 # Anonymous catalog pages are cached this long; any catalog change invalidates them at once.

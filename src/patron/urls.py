@@ -13,6 +13,7 @@ admin.site.site_title = "Patron back-office"
 urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
+    path("account/orders/", include("patron.orders.urls")),
     path("account/", include("patron.accounts.urls")),
     path("payments/", include("patron.payments.urls")),
     path("", include("patron.storefront.urls")),

@@ -74,3 +74,64 @@ class OrderStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.order_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class Shipment(models.Model):
+    """A parcel handed to a carrier; its tracking events come from staff or the carrier's webhook."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
+    carrier = models.CharField(max_length=100)
+    tracking_number = models.CharField(max_length=100, db_index=True)
+    tracking_url = models.URLField(max_length=500, blank=True)
+    shipped_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.carrier} {self.tracking_number}"
+
+
+class TrackingStatus(models.TextChoices):
+    LABEL_CREATED = "label_created", "Label created"
+    IN_TRANSIT = "in_transit", "In transit"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    DELIVERED = "delivered", "Delivered"
+    EXCEPTION = "exception", "Delivery problem"
+
+
+class TrackingEvent(models.Model):
+    """A step of a parcel's journey. `external_id` is the carrier's event id, so a replayed webhook adds nothing."""
+
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=TrackingStatus.choices)
+    location = models.CharField(max_length=200, blank=True)
+    description = models.CharField(max_length=500, blank=True)
+    external_id = models.CharField(max_length=100, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("at", "id")
+        constraints = [
+            models.UniqueConstraint(fields=("shipment", "external_id"), name="tracking_event_external_id_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class OrderEmail(models.Model):
+    """Which customer emails went out, so a retried task never sends the same one twice."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="emails")
+    key = models.CharField(max_length=50, help_text="kind of email and what it is about, e.g. shipped:12")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("order", "key"), name="order_email_once")]
+
+    def __str__(self) -> str:
+        return f"{self.key} for order {self.order_id}"
