@@ -10,6 +10,7 @@ from itertools import count
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from patron.accounts.models import User
@@ -46,8 +47,10 @@ def make_order(email: str = "guest@example.com", user: User | None = None, statu
 
 
 def redeem(code: str, *, email: str = "guest@example.com", user: User | None = None, subtotal: str = "100.00") -> Any:
+    """A checkout placing a new order with `code`; a refusal rolls its transaction back."""
     order = make_order(email, user)
-    return redeem_discount(code, order_id=order.pk, subtotal=Decimal(subtotal), user=user, email=email, now=NOW)
+    with transaction.atomic():
+        return redeem_discount(code, order_id=order.pk, subtotal=Decimal(subtotal), user=user, email=email, now=NOW)
 
 
 def refusal(call: Callable[[], object], field: str = "discount_code") -> str:
@@ -179,7 +182,7 @@ def test_redeeming_again_for_the_same_order_changes_nothing() -> None:
     again = redeem_discount("SAVE10", order_id=order.pk, subtotal=Decimal("80"), user=None, email=order.email, now=NOW)
     assert again.pk == first.pk
     make_code("OTHER")
-    with pytest.raises(Conflict) as caught:
+    with pytest.raises(Conflict) as caught, transaction.atomic():
         redeem_discount("OTHER", order_id=order.pk, subtotal=Decimal("80"), user=None, email=order.email, now=NOW)
     assert caught.value.code == "discount_already_applied"
     assert DiscountRedemption.objects.count() == 1
@@ -423,3 +426,26 @@ def test_quote_runs_a_fixed_number_of_queries(django_assert_max_num_queries: Cal
     with django_assert_max_num_queries(4):
         result = quote(basket, country="US", region="CA", discount_code="SAVE10", email="ada@example.com", now=NOW)
     assert result.discount == Decimal("177.00")
+
+
+def test_redeeming_runs_a_fixed_number_of_queries(django_assert_max_num_queries: Callable[..., Any]) -> None:
+    make_code(max_uses=100, max_uses_per_customer=1)
+    order = make_order()
+    # Lock the code, look for this order's redemption, count uses, record the use.
+    with transaction.atomic(), django_assert_max_num_queries(4):
+        redemption = redeem_discount(
+            "SAVE10", order_id=order.pk, subtotal=Decimal("10"), user=None, email=order.email, now=NOW
+        )
+    assert redemption.amount == Decimal("1.00")
+
+
+def test_a_refused_redemption_rolls_back_the_checkout() -> None:
+    make_code(max_uses=1)
+    redeem("SAVE10")
+    order = make_order("late@example.com")
+    with pytest.raises(ValidationFailed), transaction.atomic():
+        Order.objects.filter(pk=order.pk).update(discount=Decimal("10.00"))
+        redeem_discount("SAVE10", order_id=order.pk, subtotal=Decimal("100"), user=None, email=order.email, now=NOW)
+    order.refresh_from_db()
+    assert order.discount == Decimal("0.00")
+    assert DiscountRedemption.objects.count() == 1

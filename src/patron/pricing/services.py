@@ -161,12 +161,15 @@ def redeem_discount(
     """Record the use of `code` by an order, within the caller's transaction.
 
     The code's row stays locked until that transaction ends, so two checkouts racing for the last use
-    of a code are served one after the other and the second is refused. Redeeming again for the same
-    order with the same code returns the existing redemption (a retried checkout).
+    of a code are served one after the other and the second is refused. Checkouts call this after
+    reserving stock, so every one of them takes its locks in the same order and none can deadlock.
+    A refusal leaves the caller's transaction to be rolled back (no savepoint: the order must not be
+    placed without the discount the shopper was shown). Redeeming again for the same order with the
+    same code returns the existing redemption (a retried checkout).
     """
     normalized = normalize_code(code)
     email = _normalize_email(email)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         found = DiscountCode.objects.select_for_update().filter(code=normalized).first() if normalized else None
         if found is None:
             raise _code_error("This code is not valid.")
