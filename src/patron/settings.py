@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "patron.orders",
     "patron.payments",
     "patron.pricing",
+    "patron.cart",
     "patron.storefront",
     "patron.demo",
 ]
