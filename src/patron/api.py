@@ -57,12 +57,14 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def mount_routers() -> None:
     from patron.accounts.api import router as accounts_router
+    from patron.cart.api import router as cart_router
     from patron.catalog.api import router as catalog_router
     from patron.orders.api import router as orders_router
     from patron.orders.api import shipping_router
 
     api.add_router("/auth", accounts_router)
     api.add_router("/products", catalog_router)
+    api.add_router("/cart", cart_router)
     api.add_router("/orders", orders_router)
     api.add_router("/shipping", shipping_router)
 

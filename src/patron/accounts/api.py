@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 from patron.accounts import services, tokens
 from patron.accounts.auth import JWTAuth, access_token, client_ip
 from patron.accounts.models import Address, Channel, Preferences, User
+from patron.cart.services import CART_TOKEN_HEADER, merge_guest_token
 
 router = Router(tags=["auth"])
 jwt_auth = JWTAuth()
@@ -158,6 +159,7 @@ def register(request: HttpRequest, payload: RegisterIn) -> Status[dict[str, obje
 @router.post("/login", response=TokensOut, summary="Sign in with email and password")
 def login(request: HttpRequest, payload: LoginIn) -> dict[str, object]:
     user = services.authenticate_user(payload.email, payload.password, ip=client_ip(request))
+    merge_guest_token(request.headers.get(CART_TOKEN_HEADER), user)
     return _tokens(tokens.issue_tokens(user))
 
 
