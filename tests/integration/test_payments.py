@@ -6,9 +6,10 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.db import transaction
 from django.db.models import Sum
 from django.test import Client, RequestFactory
-from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
+from pytest_django import DjangoAssertNumQueries, DjangoCaptureOnCommitCallbacks, Settings
 
 from patron import events
 from patron.accounts.testing import make_user
@@ -152,6 +153,15 @@ def test_a_replayed_declined_payment_gives_the_same_answer_and_a_new_key_can_ret
     retried = start_payment(order, card=GOOD, idempotency_key="declined-then-retried")
     assert retried.status == "succeeded"
     assert [p.status for p in payments_for_order(order)] == ["failed", "succeeded"]
+
+
+def test_a_payment_inside_the_checkout_transaction_costs_seven_statements(
+    django_assert_max_num_queries: DjangoAssertNumQueries,
+) -> None:
+    order = make_order()
+    with transaction.atomic(), django_assert_max_num_queries(7):
+        payment = start_payment(order, card=GOOD, idempotency_key="budget")
+    assert payment.status == "succeeded"
 
 
 def test_a_paid_order_is_not_charged_twice() -> None:

@@ -214,7 +214,8 @@ def _settle(payment: Payment, outcome: ChargeOutcome) -> Payment:
         "client_secret": outcome.client_secret,
         "updated_at": timezone.now(),
     }
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction: nothing here is caught, so a failure rolls everything back anyway.
+    with transaction.atomic(savepoint=False):
         won = Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING).update(**changes)
         if not won:
             return Payment.objects.get(pk=payment.pk)

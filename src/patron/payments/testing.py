@@ -138,7 +138,7 @@ def running_stripe_stub() -> Iterator[StripeStub]:
     stub = StripeStub()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
     stub.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     saved = stripe.api_base, stripe.max_network_retries
     stripe.api_base, stripe.max_network_retries = stub.base_url, 0
