@@ -16,7 +16,7 @@ from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 from patron import events
 from patron.accounts.testing import make_user
 from patron.errors import ValidationFailed
-from patron.orders.models import Order
+from patron.orders.models import Order, OrderStatus
 from patron.payments.models import Payment, PaymentEvent, PaymentEventKind
 from patron.payments.services import CardInput, PaymentUnavailable, refund_payment, start_payment
 from patron.payments.testing import (
@@ -231,6 +231,44 @@ def test_refunds_go_to_stripe_and_its_refund_webhook_adds_nothing_twice(
     payment = refund_payment(payment, actor=staff, reason="The rest")
     assert (payment.status, payment.amount_refunded) == ("refunded", Decimal("100.00"))
     assert [r.params["amount"] for r in stub.posted("/v1/refunds")] == ["2500", "6000"]
+
+
+def test_money_for_a_cancelled_order_goes_straight_back(
+    stub: StripeStub, client: Client, published: list[events.Event]
+) -> None:
+    order, payment = awaiting(stub, "20.00")
+    Order.objects.filter(pk=order.pk).update(status=OrderStatus.CANCELLED)
+    payload = stripe_event(
+        "payment_intent.succeeded", intent_payload(payment, amount_received=2000), event_id="evt_late"
+    )
+
+    stub.fail_next = (500, {"error": {"type": "api_error", "message": "Something went wrong"}})
+    outage = deliver_webhook(client, payload)
+    assert outage.status_code == 503
+    payment.refresh_from_db()
+    assert payment.status == "requires_action"
+    assert not payment.events.filter(kind="webhook").exists()
+
+    # Stripe delivers the event again later; this time the refund goes through.
+    assert deliver_webhook(client, payload).status_code == 200
+    payment.refresh_from_db()
+    assert (payment.status, payment.amount_refunded) == ("refunded", Decimal("20.00"))
+    assert [r.params["amount"] for r in stub.posted("/v1/refunds")] == ["2000", "2000"]
+    assert payment.events.get(kind="refunded").data["reason"] == "The order was cancelled before the payment completed."
+
+
+def test_a_second_payment_for_a_paid_order_is_refunded(stub: StripeStub, client: Client) -> None:
+    order, first = awaiting(stub, "15.00", key="tab-1")
+    second = start_payment(order, card=None, idempotency_key="tab-2")
+    settle(client, first)
+    payload = stripe_event("payment_intent.succeeded", intent_payload(second, amount_received=1500), event_id="evt_2")
+    assert deliver_webhook(client, payload).status_code == 200
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, second.status) == ("succeeded", "refunded")
+    [refund] = stub.posted("/v1/refunds")
+    assert refund.params == {"payment_intent": second.provider_reference, "amount": "1500"}
 
 
 def test_a_bad_signature_is_refused(stub: StripeStub, client: Client) -> None:

@@ -339,6 +339,18 @@ def _stripe_succeeded(payment: Payment, intent: dict[str, Any]) -> None:
         data={"reference": intent.get("id"), "payment_method": intent.get("payment_method")},
     )
     _publish_status(payment)
+    _refund_if_unwanted(payment)
+
+
+def _refund_if_unwanted(payment: Payment) -> None:
+    """Money that arrives for an order cancelled meanwhile, or paid already by another payment, goes straight back."""
+    if payment.order.status == OrderStatus.CANCELLED:
+        reason = "The order was cancelled before the payment completed."
+    elif Payment.objects.filter(order_id=payment.order_id, status__in=SETTLED).exclude(pk=payment.pk).exists():
+        reason = "The order was already paid by another payment."
+    else:
+        return
+    refund_payment(payment, actor=None, reason=reason)
 
 
 def _stripe_failed(payment: Payment, intent: dict[str, Any]) -> None:

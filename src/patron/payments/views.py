@@ -5,6 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from patron.api import error_body
+from patron.errors import DomainError
 from patron.payments import services
 
 
@@ -13,6 +14,7 @@ from patron.payments import services
 def stripe_webhook(request: HttpRequest) -> HttpResponse:
     try:
         services.handle_stripe_webhook(request.body, request.headers.get("Stripe-Signature", ""))
-    except services.InvalidWebhook as exc:
+    except DomainError as exc:
+        # Any answer but 2xx makes Stripe deliver the event again later, which is what a passing outage needs.
         return JsonResponse(error_body(exc.code, exc.message, exc.fields), status=exc.status)
     return JsonResponse({"received": True})
