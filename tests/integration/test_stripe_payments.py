@@ -118,10 +118,11 @@ def test_card_numbers_are_never_sent_to_the_store_with_stripe(stub: StripeStub) 
 
 def test_succeeded_webhook_settles_the_payment_once(
     stub: StripeStub,
-    client: Client,
     published: list[events.Event],
     django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
 ) -> None:
+    # Stripe has no CSRF token: its signature is the proof of origin.
+    client = Client(enforce_csrf_checks=True)
     order, payment = awaiting(stub)
     payload = stripe_event(
         "payment_intent.succeeded",
