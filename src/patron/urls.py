@@ -15,6 +15,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/", api.urls),
     path("account/orders/", include("patron.orders.urls")),
     path("account/", include("patron.accounts.urls")),
+    path("cart/", include("patron.cart.urls")),
     path("payments/", include("patron.payments.urls")),
     path("", include("patron.storefront.urls")),
 ]

@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from patron.accounts import forms, services
 from patron.accounts.auth import client_ip
 from patron.accounts.models import User
+from patron.cart.services import claim_session_cart
 from patron.errors import DomainError, NotFound, RateLimited
 
 
@@ -89,6 +90,7 @@ def login(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error.message)
         else:
             auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            claim_session_cart(request)
             return redirect(_next_url(request))
     response = render(
         request, "accounts/login.html", {"form": form, "next": request.POST.get("next") or request.GET.get("next", "")}
