@@ -185,6 +185,29 @@ def test_carrier_webhook_checks_the_signature_and_ignores_replays(
     unknown = json.dumps({"tracking_number": "NOPE", "events": []}).encode()
     missing = client.post("/api/shipping/carrier-webhook", unknown, content_type="application/json", **_signed(unknown))
     assert missing.status_code == 404
+    bad_batch = json.dumps(
+        {
+            "tracking_number": "PX-9",
+            "events": [
+                {"id": "ev-3", "at": "2026-01-04T09:00:00Z", "status": "in_transit"},
+                {"id": "ev-4", "at": "2026-01-05T09:00:00Z", "status": "teleported"},
+            ],
+        }
+    ).encode()
+    refused = client.post(
+        "/api/shipping/carrier-webhook", bad_batch, content_type="application/json", **_signed(bad_batch)
+    )
+    assert refused.status_code == 422
+    assert TrackingEvent.objects.count() == 2
+    impossible = json.dumps(
+        {"tracking_number": "PX-9", "events": [{"id": "ev-5", "at": "2026-13-45T00:00:00Z", "status": "in_transit"}]}
+    ).encode()
+    assert (
+        client.post(
+            "/api/shipping/carrier-webhook", impossible, content_type="application/json", **_signed(impossible)
+        ).status_code
+        == 422
+    )
     junk = b"not json"
     assert (
         client.post("/api/shipping/carrier-webhook", junk, content_type="application/json", **_signed(junk)).status_code

@@ -351,6 +351,15 @@ def _verify_signature(body: bytes, signature: str) -> None:
         raise NotAuthenticated("The signature does not match.", code="invalid_signature")
 
 
+def _datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        return None
+
+
 def _carrier_events(payload: Any) -> tuple[str, list[CarrierEvent]]:
     invalid = ValidationFailed("The tracking update is not valid.", fields={"events": ["Expected a list of events."]})
     if not isinstance(payload, Mapping) or not isinstance(payload.get("events"), list):
@@ -363,7 +372,7 @@ def _carrier_events(payload: Any) -> tuple[str, list[CarrierEvent]]:
         if not isinstance(item, Mapping):
             raise invalid
         event_id, at_text, status = item.get("id"), item.get("at"), item.get("status")
-        at = parse_datetime(at_text) if isinstance(at_text, str) else None
+        at = _datetime(at_text)
         if not isinstance(event_id, str | int) or not str(event_id) or at is None or not isinstance(status, str):
             raise ValidationFailed(
                 "The tracking update is not valid.", fields={"events": ["Each event needs id, at and status."]}
@@ -391,17 +400,19 @@ def handle_carrier_webhook(body: bytes, signature: str) -> list[TrackingEvent]:
     shipment = Shipment.objects.filter(tracking_number=tracking_number).order_by("-created_at", "-id").first()
     if shipment is None:
         raise NotFound("No shipment has this tracking number.")
-    return [
-        add_tracking_event(
-            shipment,
-            at=event.at,
-            status=event.status,
-            location=event.location,
-            description=event.description,
-            external_id=event.id,
-        )
-        for event in sorted(carrier_events, key=lambda event: event.at)
-    ]
+    # One bad event refuses the whole update, so the carrier's retry of the fixed update applies it all.
+    with transaction.atomic():
+        return [
+            add_tracking_event(
+                shipment,
+                at=event.at,
+                status=event.status,
+                location=event.location,
+                description=event.description,
+                external_id=event.id,
+            )
+            for event in sorted(carrier_events, key=lambda event: event.at)
+        ]
 
 
 # --- Reads -----------------------------------------------------------------------------------------
