@@ -13,6 +13,7 @@ from patron.accounts.models import User
 from patron.accounts.testing import PASSWORD, bearer, make_user
 from patron.cart.models import Cart, CartLine
 from patron.catalog.models import Product, Variant
+from patron.pricing.models import ShippingMethod
 from patron.pricing.services import issue_discount_code
 from tests.factories import make_product
 
@@ -241,3 +242,11 @@ def test_cart_reads_run_a_bounded_number_of_queries(client: Client, django_asser
     with django_assert_max_num_queries(10):
         status, body = call(client, "put", f"{URL}{body['lines'][0]['id']}", {"quantity": 2}, **guest(token))
     assert status == 200 and body["item_count"] == 21
+
+
+def test_without_any_shipping_method_totals_are_null_with_the_reason(client: Client, mug: Variant) -> None:
+    ShippingMethod.objects.update(is_active=False)
+    status, body = call(client, "post", URL, {"variant_id": mug.pk})
+    assert status == 201
+    assert body["total"] is None and body["subtotal"] is None and body["pricing_problem"]
+    assert body["can_check_out"] is False and body["item_count"] == 1

@@ -13,7 +13,8 @@ from patron.cart import services
 from patron.cart.models import Cart, CartLine
 from patron.catalog.models import Product, Variant
 from patron.errors import NotFound, ValidationFailed
-from patron.pricing.services import issue_discount_code
+from patron.pricing.models import ShippingMethod
+from patron.pricing.services import Quote, issue_discount_code
 from tests.factories import make_product
 
 pytestmark = pytest.mark.django_db
@@ -43,6 +44,11 @@ def guest() -> Cart:
 @pytest.fixture
 def customer() -> User:
     return make_user()
+
+
+def quote_of(view: services.CartView) -> Quote:
+    assert view.quote is not None, view.pricing_problem
+    return view.quote
 
 
 def quantities(cart: Cart) -> dict[int, int]:
@@ -224,12 +230,12 @@ def test_view_shows_current_prices_and_totals_from_pricing(guest: Cart, mug: Var
         (Decimal("20.00"), 1, Decimal("20.00")),
     ]
     assert view.item_count == 3
-    assert view.quote.subtotal == Decimal("42.00")
+    assert quote_of(view).subtotal == Decimal("42.00")
     # The default standard rate applies below its free-shipping threshold; no tax without an address.
-    assert view.quote.shipping_method == "standard"
-    assert view.quote.shipping == Decimal("4.99")
-    assert view.quote.tax == Decimal("0.00")
-    assert view.quote.total == Decimal("46.99")
+    assert quote_of(view).shipping_method == "standard"
+    assert quote_of(view).shipping == Decimal("4.99")
+    assert quote_of(view).tax == Decimal("0.00")
+    assert quote_of(view).total == Decimal("46.99")
     assert view.can_check_out and view.problems == []
     assert view.token == guest.token
 
@@ -240,7 +246,7 @@ def test_view_applies_shipping_choice_tax_and_discount(guest: Cart, customer: Us
     view = services.view_cart(
         guest, shipping_method="express", country="US", region="CA", discount_code=code.code, email="a@example.com"
     )
-    totals = view.quote
+    totals = quote_of(view)
     assert (totals.subtotal, totals.discount, totals.shipping) == (Decimal("25.00"), Decimal("5.00"), Decimal("14.99"))
     assert totals.tax == Decimal("1.45")  # 7.25 % of the discounted 20.00, shipping untaxed in California
     assert totals.total == Decimal("36.44")
@@ -271,7 +277,7 @@ def test_view_flags_lines_that_can_no_longer_be_bought(guest: Cart, mug: Variant
         (False, "This item is out of stock."),
     ]
     # Only what can be bought is priced; the shopper must fix the rest before checking out.
-    assert view.quote.subtotal == Decimal("37.50")
+    assert quote_of(view).subtotal == Decimal("37.50")
     assert not view.can_check_out
     assert view.problems[0] == "Mug: Only 2 left in stock; please lower the quantity."
 
@@ -279,7 +285,7 @@ def test_view_flags_lines_that_can_no_longer_be_bought(guest: Cart, mug: Variant
 def test_view_of_no_cart_is_empty_and_free() -> None:
     view = services.view_cart(None)
     assert view.items == [] and view.item_count == 0 and view.token is None
-    assert view.quote.total == Decimal("0.00")
+    assert quote_of(view).total == Decimal("0.00")
     assert not view.can_check_out
 
 
@@ -297,4 +303,17 @@ def test_view_runs_a_bounded_number_of_queries(guest: Cart, django_assert_max_nu
     with django_assert_max_num_queries(4):
         view = services.view_cart(guest, country="US")
     assert len(view.items) == 25
-    assert view.quote.subtotal == Decimal("75.00")
+    assert quote_of(view).subtotal == Decimal("75.00")
+
+
+def test_without_any_shipping_method_the_cart_still_shows_and_says_why(guest: Cart, mug: Variant) -> None:
+    services.add_item(guest, mug.pk, 1)
+    ShippingMethod.objects.update(is_active=False)
+    view = services.view_cart(guest)
+    assert view.quote is None and view.pricing_problem
+    assert [item.quantity for item in view.items] == [1]
+    assert not view.can_check_out
+    # A country the shopper chose is theirs to change: that refusal names the field.
+    with pytest.raises(ValidationFailed) as error:
+        services.view_cart(guest, country="US")
+    assert "country" in error.value.fields

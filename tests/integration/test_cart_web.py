@@ -15,6 +15,7 @@ from patron.accounts.models import User
 from patron.accounts.testing import PASSWORD, make_user
 from patron.cart.models import Cart, CartLine
 from patron.catalog.models import Product, Variant
+from patron.pricing.models import ShippingMethod
 from tests.factories import make_image, make_product
 
 pytestmark = pytest.mark.django_db
@@ -185,6 +186,16 @@ def test_cart_page_lists_lines_with_image_options_prices_and_totals(
     assert '<dd data-total="shipping">Free</dd>' in html
     assert '<dd data-total="total">$55.00</dd>' in html
     assert "/checkout/" not in html
+
+
+def test_without_any_shipping_method_the_cart_page_still_shows(client: Client, mug: Product) -> None:
+    ShippingMethod.objects.update(is_active=False)
+    add(client, mug, 1)
+    response = client.get("/cart/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Mug" in html and "we do not deliver" in html
+    assert 'data-total="total"' not in html
 
 
 def test_empty_cart_invites_shopping(client: Client) -> None:

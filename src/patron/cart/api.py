@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from ninja import Field, Path, Query, Router, Schema, Status
@@ -94,15 +95,16 @@ class CartOut(Schema):
     lines: list[LineOut]
     can_check_out: bool
     problems: list[str]
-    subtotal: Decimal
-    discount: Decimal
-    shipping: Decimal
-    tax: Decimal
-    total: Decimal
+    pricing_problem: str | None = Field(description="Why there are no totals, e.g. nothing ships anywhere yet")
+    subtotal: Decimal | None
+    discount: Decimal | None
+    shipping: Decimal | None
+    tax: Decimal | None
+    total: Decimal | None
     currency: str
     discount_code: str | None
     shipping_method: str | None
-    tax_rate: Decimal
+    tax_rate: Decimal | None
     shipping_options: list[ShippingOptionOut]
 
 
@@ -126,6 +128,9 @@ def _line(item: CartItem) -> dict[str, Any]:
     }
 
 
+TOTALS = ("subtotal", "discount", "shipping", "tax", "total", "discount_code", "shipping_method", "tax_rate")
+
+
 def _out(view: CartView) -> dict[str, Any]:
     totals = view.quote
     return {
@@ -134,16 +139,10 @@ def _out(view: CartView) -> dict[str, Any]:
         "lines": [_line(item) for item in view.items],
         "can_check_out": view.can_check_out,
         "problems": view.problems,
-        "subtotal": totals.subtotal,
-        "discount": totals.discount,
-        "shipping": totals.shipping,
-        "tax": totals.tax,
-        "total": totals.total,
-        "currency": totals.currency,
-        "discount_code": totals.discount_code,
-        "shipping_method": totals.shipping_method,
-        "tax_rate": totals.tax_rate,
-        "shipping_options": totals.shipping_options,
+        "pricing_problem": view.pricing_problem,
+        **{name: getattr(totals, name) if totals is not None else None for name in TOTALS},
+        "currency": settings.STORE_CURRENCY,
+        "shipping_options": totals.shipping_options if totals is not None else [],
     }
 
 

@@ -257,7 +257,10 @@ class CartItem:
 class CartView:
     cart: Cart | None
     items: list[CartItem]
-    quote: Quote
+    # None when pricing cannot even estimate the totals (no shipping method delivers anywhere); `pricing_problem`
+    # then says why.
+    quote: Quote | None
+    pricing_problem: str | None = None
 
     @property
     def token(self) -> str | None:
@@ -273,7 +276,7 @@ class CartView:
 
     @property
     def can_check_out(self) -> bool:
-        return bool(self.items) and not any(item.problem for item in self.items)
+        return bool(self.items) and self.quote is not None and not any(item.problem for item in self.items)
 
 
 def _item(line: CartLine) -> CartItem:
@@ -319,8 +322,9 @@ def view_cart(
 ) -> CartView:
     """The cart at current prices, each line's problem (gone, out of stock, too many), and the totals.
 
-    Totals cover the lines that can be bought; pricing refusals (a bad discount code, an unknown shipping
-    method) propagate as ValidationFailed naming the field.
+    Totals cover the lines that can be bought. Pricing refusals of the caller's choices (a bad discount code, an
+    unknown shipping method, a country nothing ships to) propagate as ValidationFailed naming the field; an
+    estimate without a country that pricing cannot give is reported in `pricing_problem` instead.
     """
     items = [_item(line) for line in cart_lines(cart)] if cart is not None else []
     buyable = [
@@ -328,13 +332,18 @@ def view_cart(
         for item in items
         if item.available
     ]
-    totals = quote(
-        buyable,
-        shipping_method=shipping_method,
-        country=country,
-        region=region,
-        discount_code=discount_code,
-        user=user if user is not None and user.is_authenticated else None,
-        email=email,
-    )
+    try:
+        totals = quote(
+            buyable,
+            shipping_method=shipping_method,
+            country=country,
+            region=region,
+            discount_code=discount_code,
+            user=user if user is not None and user.is_authenticated else None,
+            email=email,
+        )
+    except ValidationFailed as refusal:
+        if country or "country" not in refusal.fields:
+            raise
+        return CartView(cart=cart, items=items, quote=None, pricing_problem=refusal.message)
     return CartView(cart=cart, items=items, quote=totals)
