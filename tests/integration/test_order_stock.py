@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import transaction
 
 from patron.catalog.models import Product, Variant
 from patron.catalog.services import catalog_version, release_stock, reserve_stock
 from patron.errors import OutOfStock, ValidationFailed
+from tests.concurrency import in_threads, own_database_file
 from tests.factories import make_product
 
 
@@ -87,45 +83,6 @@ def test_negative_quantities_are_refused_and_zero_is_a_no_op() -> None:
     assert variant.stock == 1
 
 
-def _in_threads[T](count: int, work: Callable[[], T]) -> list[T]:
-    """Run `work` in `count` threads released at the same moment, each on its own database connection."""
-    start = threading.Barrier(count)
-
-    def run() -> T:
-        try:
-            start.wait()
-            return work()
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        futures = [pool.submit(run) for _ in range(count)]
-        return [future.result() for future in futures]
-
-
-@contextmanager
-def _own_database_file(tmp_path: Path) -> Iterator[None]:
-    """On SQLite, let new connections use a file copy of the test database.
-
-    The test database lives in shared-cache memory, where a busy writer makes others fail at once with
-    "table is locked" instead of queueing; a store runs on a file, where writers wait their turn.
-    """
-    if connection.vendor != "sqlite":
-        yield
-        return
-    target = tmp_path / "race.sqlite3"
-    with sqlite3.connect(target) as copy:
-        connection.ensure_connection()
-        connection.connection.backup(copy)
-    settings_dict = connections.settings["default"]
-    in_memory = settings_dict["NAME"]
-    settings_dict["NAME"] = str(target)
-    try:
-        yield
-    finally:
-        settings_dict["NAME"] = in_memory
-
-
 def _buy_one(variant_id: int) -> bool:
     try:
         with transaction.atomic():
@@ -140,9 +97,9 @@ def test_fifty_concurrent_buyers_never_oversell(tmp_path: Path) -> None:
     product = make_product("Hot item", stock=5)
     variant = _variant(product)
 
-    with _own_database_file(tmp_path):
-        results = _in_threads(50, lambda: _buy_one(variant.pk))
-        [(stock, total_stock)] = _in_threads(
+    with own_database_file(tmp_path):
+        results = in_threads(50, lambda: _buy_one(variant.pk))
+        [(stock, total_stock)] = in_threads(
             1, lambda: (Variant.objects.get(pk=variant.pk).stock, Product.objects.get(pk=product.pk).total_stock)
         )
 

@@ -13,7 +13,7 @@ from patron.errors import ValidationFailed
 from patron.payments.models import Payment, PaymentEvent, PaymentEventKind
 from patron.payments.services import CardInput, refund_payment, start_payment
 from patron.payments.testing import make_order
-from tests.integration.test_order_stock import _in_threads, _own_database_file
+from tests.concurrency import in_threads, own_database_file
 
 GOOD = CardInput(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123")
 THREADS = 8
@@ -28,9 +28,9 @@ def _test_provider(settings: Settings) -> None:
 def test_one_payment_per_idempotency_key_under_concurrency(tmp_path: Path) -> None:
     order = make_order("30.00")
 
-    with _own_database_file(tmp_path):
-        ids = _in_threads(THREADS, lambda: start_payment(order, card=GOOD, idempotency_key="double-click").pk)
-        [(payments, succeeded)] = _in_threads(
+    with own_database_file(tmp_path):
+        ids = in_threads(THREADS, lambda: start_payment(order, card=GOOD, idempotency_key="double-click").pk)
+        [(payments, succeeded)] = in_threads(
             1,
             lambda: (
                 list(Payment.objects.values_list("pk", "status")),
@@ -55,9 +55,9 @@ def _refund_thirty(payment: Payment) -> str:
 def test_concurrent_refunds_never_exceed_the_captured_amount(tmp_path: Path) -> None:
     payment = start_payment(make_order("100.00"), card=GOOD, idempotency_key="refund-race")
 
-    with _own_database_file(tmp_path):
-        results = _in_threads(THREADS, lambda: _refund_thirty(payment))
-        [(refunded, ledger)] = _in_threads(
+    with own_database_file(tmp_path):
+        results = in_threads(THREADS, lambda: _refund_thirty(payment))
+        [(refunded, ledger)] = in_threads(
             1,
             lambda: (
                 Payment.objects.get(pk=payment.pk).amount_refunded,

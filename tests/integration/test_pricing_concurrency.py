@@ -13,7 +13,7 @@ from patron.errors import ValidationFailed
 from patron.orders.models import Order
 from patron.pricing.models import DiscountCode, DiscountKind, DiscountRedemption
 from patron.pricing.services import redeem_discount
-from tests.integration.test_order_stock import _in_threads, _own_database_file
+from tests.concurrency import in_threads, own_database_file
 
 SHOPPERS = 10
 
@@ -38,9 +38,9 @@ def test_a_single_use_code_is_redeemed_once_under_concurrency(tmp_path: Path) ->
     for order in orders:
         pending.put(order)
 
-    with _own_database_file(tmp_path):
-        results = _in_threads(SHOPPERS, lambda: _checkout(pending.get_nowait()))
-        [[redeemed]] = _in_threads(1, lambda: list(DiscountRedemption.objects.filter(code=code)))
+    with own_database_file(tmp_path):
+        results = in_threads(SHOPPERS, lambda: _checkout(pending.get_nowait()))
+        [[redeemed]] = in_threads(1, lambda: list(DiscountRedemption.objects.filter(code=code)))
 
     assert results.count("redeemed") == 1
     assert results.count("This code has already been used up.") == SHOPPERS - 1
