@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +11,20 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from patron.catalog.models import Product
+from patron.pricing.models import ShippingMethod
 from tests.factories import make_image, make_product
 
-# The shipping rates the cart prices with come from a data migration, which a transactional test must restore.
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
 def shirt(live_server: Any, settings: Any, tmp_path: Path) -> Product:
     settings.MEDIA_ROOT = tmp_path
+    # Transactional tests empty the tables, so the rate the cart is priced with is set up here.
+    ShippingMethod.objects.update_or_create(
+        code="standard",
+        defaults={"name": "Standard", "price": Decimal("4.99"), "free_over": Decimal("50.00"), "is_active": True},
+    )
     product = make_product("Linen Shirt", price="30.00", stock=5, options=[{"size": "S"}, {"size": "M"}, {"size": "L"}])
     make_image(product, width=120, height=120)
     return product
