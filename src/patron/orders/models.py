@@ -33,6 +33,10 @@ class Order(models.Model):
     discount = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     total = models.DecimalField(max_digits=12, decimal_places=2, default=Decimal("0.00"))
     shipping_address = models.JSONField(default=dict, blank=True)
+    shipping_method = models.CharField(max_length=50, blank=True)
+    # Whether the order's units are currently taken out of stock: a declined payment puts them back at once,
+    # a retried payment takes them again, and cancelling gives back only what is still held.
+    stock_reserved = models.BooleanField(default=True)
     placed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
@@ -135,3 +139,24 @@ class OrderEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} for order {self.order_id}"
+
+
+class OrderRequest(models.Model):
+    """An `Idempotency-Key` seen at checkout: a retry of the same request gets the same order.
+
+    `scope` is whose key it is (a customer or a guest cart), so two shoppers can never collide; `fingerprint`
+    is a digest of what was asked, so the same key with a different request is refused. The unique constraint
+    lets only one of two simultaneous retries create the order.
+    """
+
+    scope = models.CharField(max_length=40)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.CASCADE, related_name="request")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("scope", "key"), name="order_request_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

@@ -175,7 +175,11 @@ def _line_quantities(order: Order) -> dict[int, int]:
 
 def _cancel_locked(order: Order, *, actor: User | None, note: str) -> Order:
     _check_transition(order, S.CANCELLED)
-    release_stock(_line_quantities(order))
+    if order.stock_reserved:
+        # A declined checkout already gave its units back.
+        release_stock(_line_quantities(order))
+        order.stock_reserved = False
+        Order.objects.filter(pk=order.pk).update(stock_reserved=False)
     for payment in Payment.objects.filter(order=order).order_by("pk"):
         if payment.refundable > 0:
             payments.refund_payment(payment, None, actor=actor, reason=note or "order cancelled")
