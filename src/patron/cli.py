@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 
-ALIASES = {"worker": "db_worker"}
+ALIASES = {"worker": "db_worker", "scheduler": "crontask"}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "django_htmx",
     "django_tasks_db",
+    "crontask",
     "patron.accounts",
     "patron.catalog",
     "patron.orders",
@@ -226,6 +227,9 @@ else:
     }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Patron <shop@patron.localhost>")
 
+# `patron scheduler` enqueues the periodic jobs (each app's tasks.py marks them with @cron); with Redis, a lock
+# keeps a second scheduler from running them twice.
+CRONTASK = {"REDIS_URL": REDIS_URL or None}
 TASKS = {"default": {"BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend")}}
 
 # API tokens (JWT). The access token is short-lived; refresh tokens rotate and are tracked in the database.

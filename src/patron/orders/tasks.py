@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from crontask import cron
 from django.tasks import task
 
 from patron.orders import emails, services
@@ -22,6 +23,7 @@ def send_delivered_email(order_id: int) -> bool:
     return emails.send_delivered(order_id)
 
 
+@cron("*/5 * * * *")
 @task
 def expire_unpaid_orders() -> int:
     return services.expire_unpaid_orders()
