@@ -1,4 +1,5 @@
-"""The signed-in shopper's orders: the list, the order page and its live timeline fragment (htmx polling)."""
+"""The signed-in shopper's orders: the list, the order page and its live timeline fragment (htmx polling); and the
+same order page and fragment, plus the checkout confirmation, for anyone holding the order's signed link."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST, require_safe
 
 from patron.accounts.models import User
 from patron.errors import DomainError, NotFound
 from patron.orders import services
 from patron.orders.models import Order
+from patron.orders.placement import order_for_token
 
 ORDERS_PER_PAGE = 20
 
@@ -78,3 +83,42 @@ def order_cancel(request: HttpRequest, number: str) -> HttpResponse:
     else:
         messages.success(request, f"Order {order.number} is cancelled. Any payment will be refunded.")
     return redirect("orders:detail", number=order.number)
+
+
+# Pages behind the signed link that checkout and the emails give every buyer, guest or not -----------------------
+
+
+def _token_order(number: str, token: str) -> Order:
+    try:
+        return order_for_token(number, token)
+    except NotFound as error:
+        raise Http404(error.message) from error
+
+
+def _guest_context(request: HttpRequest, order: Order) -> dict[str, Any]:
+    token = request.GET.get("token", "")
+    timeline_url = f"{reverse('storefront:order_timeline', args=[order.number])}?{urlencode({'token': token})}"
+    page_url = f"{reverse('storefront:order_page', args=[order.number])}?{urlencode({'token': token})}"
+    # Cancelling needs the account: the signed link only shows the order.
+    return {**_page_context(order), "cancellable": False, "timeline_url": timeline_url, "page_url": page_url}
+
+
+@never_cache
+@require_safe
+def guest_order(request: HttpRequest, number: str) -> HttpResponse:
+    order = _token_order(number, request.GET.get("token", ""))
+    return render(request, "orders/guest_detail.html", _guest_context(request, order))
+
+
+@never_cache
+@require_safe
+def guest_order_timeline(request: HttpRequest, number: str) -> HttpResponse:
+    order = _token_order(number, request.GET.get("token", ""))
+    return render(request, "orders/_timeline.html", _guest_context(request, order))
+
+
+@never_cache
+@require_safe
+def guest_confirmation(request: HttpRequest, number: str) -> HttpResponse:
+    order = _token_order(number, request.GET.get("token", ""))
+    return render(request, "orders/confirmation.html", _guest_context(request, order))
