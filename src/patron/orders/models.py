@@ -152,7 +152,11 @@ class OrderRequest(models.Model):
     scope = models.CharField(max_length=40)
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
-    order = models.OneToOneField(Order, null=True, blank=True, on_delete=models.CASCADE, related_name="request")
+    # By number, which is chosen before the order row is written: the key is claimed first, so a simultaneous
+    # retry waits on it instead of doing the work twice (the foreign key is checked at commit).
+    order = models.OneToOneField(
+        Order, to_field="number", db_column="order_number", on_delete=models.CASCADE, related_name="request"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

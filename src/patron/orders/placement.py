@@ -37,7 +37,7 @@ from patron.cart.services import UNAVAILABLE, CartView, clear_cart, view_cart
 from patron.catalog.services import release_stock, reserve_stock
 from patron.errors import Conflict, DomainError, NotFound, OutOfStock, ValidationFailed
 from patron.orders.models import Order, OrderLine, OrderRequest, OrderStatus, OrderStatusChange
-from patron.orders.services import _line_quantities, _lock, _require_owner_or_staff, _with_details, mark_paid
+from patron.orders.services import _line_quantities, _lock, _require_owner_or_staff, _with_details
 from patron.payments.models import Payment, PaymentStatus
 from patron.payments.services import CardInput, PaymentDeclined, PaymentUnavailable, declined, start_payment
 from patron.pricing.services import redeem_discount
@@ -197,7 +197,7 @@ def _refuse_problems(view: CartView) -> None:
 
 
 def _create_order(
-    cart: Cart, data: CheckoutInput, *, user: User | None, email: str, address: AddressInput, request: OrderRequest
+    cart: Cart, data: CheckoutInput, *, user: User | None, email: str, address: AddressInput, number: str
 ) -> Order:
     """Inside the checkout transaction: price, take stock, write the order, redeem the discount."""
     view = view_cart(
@@ -219,7 +219,7 @@ def _create_order(
         quantities[item.variant.pk] = quantities.get(item.variant.pk, 0) + item.quantity
     reserve_stock(quantities)
     order = Order.objects.create(
-        number=new_order_number(),
+        number=number,
         user=user,
         email=email,
         currency=totals.currency,
@@ -248,7 +248,6 @@ def _create_order(
     if totals.discount_code:
         redeem_discount(totals.discount_code, order_id=order.pk, subtotal=totals.subtotal, user=user, email=email)
     OrderStatusChange.objects.create(order=order, to_status=OrderStatus.PENDING_PAYMENT, actor=user, note="placed")
-    OrderRequest.objects.filter(pk=request.pk).update(order=order)
     clear_cart(cart)
     events.publish(events.OrderPlaced(order_id=order.pk))
     return order
@@ -265,17 +264,17 @@ def place_order(cart: Cart, data: CheckoutInput, *, user: User | None, idempoten
     email, address = _clean(data, user)
     scope, fingerprint = _scope(cart, user), _fingerprint(data, email, address)
 
-    order = _replayed(scope, key, fingerprint)
-    if order is None:
-        try:
-            with transaction.atomic():
-                request = OrderRequest.objects.create(scope=scope, key=key, fingerprint=fingerprint)
-                order = _create_order(cart, data, user=user, email=email, address=address, request=request)
-        except IntegrityError:
-            # A simultaneous retry holding the same key committed first: its order is this request's order.
-            order = _replayed(scope, key, fingerprint)
-            if order is None:
-                raise
+    number = new_order_number()
+    try:
+        with transaction.atomic():
+            OrderRequest.objects.create(scope=scope, key=key, fingerprint=fingerprint, order_id=number)
+            order = _create_order(cart, data, user=user, email=email, address=address, number=number)
+    except IntegrityError:
+        # The key was claimed before: by an earlier try of this request, or a simultaneous one that committed first.
+        replayed = _replayed(scope, key, fingerprint)
+        if replayed is None:
+            raise
+        order = replayed
     _pay(order, data.card, _payment_key(order, key))
     return order
 
@@ -288,8 +287,6 @@ def _replayed(scope: str, key: str, fingerprint: str) -> Order | None:
         raise Conflict(
             "This idempotency key was already used for a different order request.", code="idempotency_key_reused"
         )
-    if request.order is None:
-        raise Conflict("This order request is still being processed; retry in a moment.", code="request_in_progress")
     return request.order
 
 
@@ -322,10 +319,7 @@ def _pay(order: Order, card: CardInput | None, payment_key: str) -> Payment:
         # The stock stays held: the same request can be retried, and the unpaid-order expiry is the backstop.
         _name_order(outage, order)
         raise
-    if payment.status == PaymentStatus.SUCCEEDED:
-        # The PaymentSucceeded subscriber would do the same later (mark_paid is idempotent); doing it now lets the
-        # shopper's confirmation already say "paid".
-        order.status = mark_paid(order.pk, payment.pk).status
+    # A successful payment publishes PaymentSucceeded, whose subscriber marks the order paid.
     return payment
 
 
