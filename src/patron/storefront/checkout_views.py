@@ -41,7 +41,7 @@ from patron.orders.placement import (
     place_order,
 )
 from patron.payments.models import PaymentStatus
-from patron.payments.services import CardInput, validate_card
+from patron.payments.services import CardInput, PaymentDeclined, declined, validate_card
 
 ADDRESS_FIELDS = ("full_name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
 NEW_ADDRESS = "new"
@@ -66,6 +66,7 @@ class FieldSpec:
     required: bool = True
     help: str = ""
     maxlength: int | None = None
+    placeholder: str = ""
     # Whether a change re-prices the summary (shipping and tax depend on where the parcel goes).
     reprices: bool = False
 
@@ -84,13 +85,13 @@ FIELD_SPECS = {
     "line1": FieldSpec("Address", "address-line1"),
     "line2": FieldSpec("Apartment, suite, etc. (optional)", "address-line2", required=False),
     "city": FieldSpec("City", "address-level2"),
-    "region": FieldSpec("State / region (optional)", "address-level1", required=False, reprices=True),
+    "region": FieldSpec("Region (optional)", "address-level1", required=False, reprices=True),
     "postal_code": FieldSpec("Postal code", "postal-code"),
     "country": FieldSpec("Country code", "country", help="Two letters, e.g. US, GB, DE", maxlength=2, reprices=True),
     "phone": FieldSpec("Phone (optional)", "tel", type="tel", inputmode="tel", required=False),
     "card_number": FieldSpec("Card number", "cc-number", inputmode="numeric", maxlength=23),
-    "card_exp": FieldSpec("Expiry (MM / YY)", "cc-exp", inputmode="numeric", maxlength=7),
-    "card_cvc": FieldSpec("Security code (CVC)", "cc-csc", inputmode="numeric", maxlength=4),
+    "card_exp": FieldSpec("Expiry (MM / YY)", "cc-exp", inputmode="numeric", maxlength=7, placeholder="MM / YY"),
+    "card_cvc": FieldSpec("Security code", "cc-csc", inputmode="numeric", maxlength=4),
     "discount_code": FieldSpec("Discount code", "off", required=False),
 }
 
@@ -240,8 +241,10 @@ def checkout(request: HttpRequest) -> HttpResponse:
     except DomainError as refusal:
         placed = _placed_order(refusal)
         if placed is not None:
-            # A declined card or a payment outage: the order exists and waits for payment on the pay page.
-            messages.error(request, refusal.message)
+            # A declined card or a payment outage: the order exists and waits for payment on the pay page, which
+            # tells a decline's reason itself (from the failed payment, so it survives a reload).
+            if not isinstance(refusal, PaymentDeclined):
+                messages.error(request, refusal.message)
             return redirect(_order_url("storefront:checkout_pay", placed))
         context = _checkout_context(request, cart, values, _field_errors(refusal))
         return render(request, "storefront/checkout/checkout.html", context, status=refusal.status)
@@ -319,6 +322,8 @@ def checkout_pay(request: HttpRequest, number: str) -> HttpResponse:
             if payment.status == PaymentStatus.SUCCEEDED or not _stripe():
                 return redirect(_order_url("storefront:order_confirmation", order))
     latest = order.payments.order_by("-created_at", "-pk").first()
+    if request.method != "POST" and latest is not None and latest.status == PaymentStatus.FAILED:
+        errors = {"": [declined(latest.failure_code).message]}
     context = {
         "order": order,
         "token": token,
