@@ -185,7 +185,7 @@ def test_cart_page_lists_lines_with_image_options_prices_and_totals(
     assert '<dd data-total="subtotal">$55.00</dd>' in html
     assert '<dd data-total="shipping">Free</dd>' in html
     assert '<dd data-total="total">$55.00</dd>' in html
-    assert "/checkout/" not in html
+    assert '<a class="button button-primary cart__checkout" href="/checkout/">Proceed to checkout</a>' in html
 
 
 def test_without_any_shipping_method_the_cart_page_still_shows(client: Client, mug: Product) -> None:
