@@ -16,7 +16,7 @@ from patron.accounts.testing import make_user
 from patron.catalog.models import Product, Variant
 from patron.orders import services as orders
 from patron.orders.models import Order, OrderStatus
-from patron.pricing.models import ShippingMethod
+from patron.pricing.models import ShippingMethod, TaxRate
 from tests.factories import make_image, make_product
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -25,14 +25,24 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialize
 @pytest.fixture
 def lamp(live_server: Any, settings: Any, tmp_path: Path, immediate_tasks: None) -> Product:
     settings.MEDIA_ROOT = tmp_path
-    # Transactional tests empty the tables, so the rates checkout offers are set up here.
+    # Transactional tests empty the tables, so the rates checkout offers and the UK VAT are set up here.
     ShippingMethod.objects.update_or_create(
         code="standard",
-        defaults={"name": "Standard delivery", "price": Decimal("4.99"), "min_days": 3, "max_days": 5},
+        defaults={
+            "name": "Standard delivery",
+            "price": Decimal("4.99"),
+            "free_over": Decimal("50.00"),
+            "min_days": 3,
+            "max_days": 5,
+            "is_active": True,
+        },
     )
     ShippingMethod.objects.update_or_create(
         code="express",
         defaults={"name": "Express delivery", "price": Decimal("14.99"), "min_days": 1, "max_days": 2, "position": 1},
+    )
+    TaxRate.objects.update_or_create(
+        country="GB", region="", defaults={"rate": Decimal("0.20"), "name": "VAT", "applies_to_shipping": True}
     )
     product = make_product("Brass Desk Lamp", price="40.00", stock=4)
     make_image(product, width=120, height=120)
