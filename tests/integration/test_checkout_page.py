@@ -19,6 +19,7 @@ from patron.catalog.models import Product, Variant
 from patron.orders.models import Order, OrderStatus
 from patron.orders.placement import order_access_token
 from tests.factories import make_product
+from tests.order_factories import make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -321,3 +322,27 @@ def test_the_page_runs_a_bounded_number_of_queries(
         assert client.get("/checkout/").status_code == 200
     with django_assert_max_num_queries(12):
         assert client.post("/checkout/totals/", {"country": "DE", "shipping_method": "express"}).status_code == 200
+
+
+def test_stripe_pay_step_mounts_the_payment_element(client: Client, mug: Product, settings: Any) -> None:
+    order = make_order([(variant_of(mug), 1)])
+    url = f"/checkout/pay/{order.number}/?token={order_access_token(order)}"
+    html = client.get(url).content.decode()
+    assert "js.stripe.com" not in html and 'id="id_card_number"' in html
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_patron"
+    html = client.get(url).content.decode()
+    assert '<script src="https://js.stripe.com/v3/"></script>' in html
+    assert 'id="payment-element"' in html and 'data-publishable-key="pk_test_patron"' in html
+    assert f"/orders/{order.number}/confirmation/?token=" in html
+    assert 'id="id_card_number"' not in html
+
+
+def test_the_guest_order_pages_run_a_bounded_number_of_queries(
+    client: Client, django_assert_max_num_queries: Callable[[int], AbstractContextManager[Any]]
+) -> None:
+    products = [make_product(f"Item {number}", price="5.00", stock=9) for number in range(6)]
+    order = make_order([(variant_of(product), 1) for product in products])
+    token = order_access_token(order)
+    for url in ("/orders/{}/", "/orders/{}/timeline/", "/orders/{}/confirmation/"):
+        with django_assert_max_num_queries(10):
+            assert client.get(url.format(order.number) + f"?token={token}").status_code == 200
