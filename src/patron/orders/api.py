@@ -8,13 +8,18 @@ from math import ceil
 from typing import Annotated, Any, cast
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import Header, Query, Router, Schema, Status
 from pydantic import Field, StringConstraints
 
 from patron.accounts.auth import JWTAuth, staff_required
 from patron.accounts.models import User
-from patron.orders import services
+from patron.cart import services as cart_services
+from patron.cart.api import CartTokenAuth, Guest
+from patron.errors import NotFound, ValidationFailed
+from patron.orders import placement, services
 from patron.orders.models import Order, Shipment, TrackingEvent
+from patron.payments.models import Payment
+from patron.payments.providers import CardInput
 
 router = Router(tags=["orders"])
 shipping_router = Router(tags=["shipping"])
@@ -164,6 +169,108 @@ class WebhookOut(Schema):
     received: int
 
 
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+IdempotencyKey = Annotated[str, Header(alias=placement.IDEMPOTENCY_HEADER, min_length=1, max_length=255)]
+
+
+class AddressIn(Schema):
+    full_name: Text
+    line1: Text
+    line2: Text = ""
+    city: Text
+    region: Text = ""
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)]
+    country: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2)] = Field(
+        description="ISO 3166-1 alpha-2, e.g. US or DE"
+    )
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=30)] = ""
+
+
+class CardIn(Schema):
+    number: Annotated[str, StringConstraints(max_length=30)]
+    exp_month: int = Field(ge=0, le=99)
+    exp_year: int = Field(ge=0, le=9999)
+    cvc: Annotated[str, StringConstraints(max_length=8)]
+
+    def card(self) -> CardInput:
+        return CardInput(number=self.number, exp_month=self.exp_month, exp_year=self.exp_year, cvc=self.cvc)
+
+
+class OrderIn(Schema):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = Field(
+        "", description="Defaults to the signed-in customer's email"
+    )
+    shipping_address: AddressIn | None = Field(None, description="Or saved_address_id")
+    saved_address_id: int | None = Field(None, ge=1, le=2**63 - 1, description="One of your saved addresses")
+    shipping_method: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+    discount_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=50)] | None = None
+    card: CardIn | None = Field(None, description="Test provider only; Stripe takes the card in its Payment Element")
+
+
+class PayIn(Schema):
+    card: CardIn | None = None
+
+
+class PaymentStateOut(Schema):
+    id: int
+    provider: str
+    status: str
+    amount: Decimal
+    currency: str
+    client_secret: str | None = Field(description="For Stripe.js to confirm the payment (Stripe only)")
+    failure_code: str
+    failure_message: str
+
+    @staticmethod
+    def resolve_client_secret(payment: Payment) -> str | None:
+        return payment.client_secret or None
+
+
+class _WithPayment(Schema):
+    access_token: str = Field(description="Opens the order without signing in: GET /api/orders/by-number/{number}")
+    payment: PaymentStateOut | None = Field(description="The latest payment attempt")
+
+    @staticmethod
+    def resolve_access_token(order: Order) -> str:
+        return placement.order_access_token(order)
+
+    @staticmethod
+    def resolve_payment(order: Order) -> Payment | None:
+        return placement.latest_payment(order)
+
+
+class PlacedOrderOut(OrderSummaryOut, _WithPayment):
+    """What checkout answers: the order's totals, lines and payment (it has no shipments yet)."""
+
+    subtotal: Decimal
+    discount: Decimal
+    shipping: Decimal
+    tax: Decimal
+    shipping_method: str
+    shipping_address: dict[str, Any]
+    lines: list[LineOut]
+
+    @staticmethod
+    def resolve_lines(order: Order) -> list[Any]:
+        return list(order.lines.all())
+
+
+class GuestOrderOut(OrderOut, _WithPayment):
+    pass
+
+
+def _caller(request: HttpRequest) -> User | None:
+    caller = request.auth  # type: ignore[attr-defined]
+    return caller if isinstance(caller, User) else None
+
+
+def _guest_order(order_id: int, token: str) -> Order:
+    number = Order.objects.filter(pk=order_id).values_list("number", flat=True).first()
+    if number is None:
+        raise NotFound("No such order.")
+    return placement.order_for_token(number, token)
+
+
 def _detail(request: HttpRequest, order_id: int) -> Order:
     return services.get_order(_user(request), order_id)
 
@@ -257,3 +364,67 @@ def refund(request: HttpRequest, order_id: int, payload: RefundIn) -> Order:
 def carrier_webhook(request: HttpRequest) -> dict[str, int]:
     received = services.handle_carrier_webhook(request.body, request.headers.get("X-Patron-Signature", ""))
     return {"received": len(received)}
+
+
+@router.post("/", response={201: PlacedOrderOut}, auth=[jwt_auth, CartTokenAuth()], include_in_schema=False)
+@router.post(
+    "",
+    response={201: PlacedOrderOut},
+    auth=[jwt_auth, CartTokenAuth()],
+    summary="Place an order from your cart and pay it",
+    description="Customers (bearer token) check out their cart, guests the cart of their `X-Cart-Token`. The cart "
+    "is priced again at current prices. A retry with the same `Idempotency-Key` returns the same order; the same "
+    "key with another request is a 409. A declined card is a 402 whose `fields.order` names the order, which "
+    "stays open for `POST /api/orders/{id}/pay`; an item that sold out is a 409 `out_of_stock`.",
+)
+def place_order(request: HttpRequest, payload: OrderIn, idempotency_key: IdempotencyKey) -> Status[Order]:
+    user = _caller(request)
+    caller = request.auth  # type: ignore[attr-defined]
+    token = caller.token if isinstance(caller, Guest) else None
+    cart = cart_services.get_cart(user=user, token=token, create=False)
+    if cart is None:
+        raise ValidationFailed("Your cart is empty.", fields={"cart": ["Add something to your cart first."]})
+    address = placement.AddressInput(**payload.shipping_address.model_dump()) if payload.shipping_address else None
+    data = placement.CheckoutInput(
+        email=payload.email,
+        shipping_address=address,
+        shipping_method=payload.shipping_method or None,
+        discount_code=payload.discount_code or None,
+        card=payload.card.card() if payload.card is not None else None,
+        saved_address_id=payload.saved_address_id,
+    )
+    order = placement.place_order(cart, data, user=user, idempotency_key=idempotency_key)
+    return Status(201, placement.placed_order(order.pk))
+
+
+@router.post(
+    "/{int:order_id}/pay",
+    response=PlacedOrderOut,
+    auth=[jwt_auth, CartTokenAuth()],
+    summary="Pay an order awaiting payment again, e.g. after a declined card",
+    description="The owner (bearer token), or a guest with the order's `token`. Stock given back after a decline "
+    "is taken again first (409 `out_of_stock` if it sold out meanwhile). The same `Idempotency-Key` returns "
+    "the same payment.",
+)
+def pay_order(
+    request: HttpRequest,
+    order_id: int,
+    idempotency_key: IdempotencyKey,
+    payload: PayIn | None = None,
+    token: str = "",
+) -> Order:
+    user = _caller(request)
+    order = services.get_order(user, order_id) if user is not None else _guest_order(order_id, token)
+    card = payload.card.card() if payload is not None and payload.card is not None else None
+    placement.pay_order(order, card, actor=user, idempotency_key=idempotency_key)
+    return placement.placed_order(order.pk)
+
+
+@router.get(
+    "/by-number/{number}",
+    response=GuestOrderOut,
+    summary="An order opened with its guest link",
+    description="`token` is the order's `access_token`, also in its confirmation email.",
+)
+def order_by_number(request: HttpRequest, number: str, token: str = "") -> Order:
+    return placement.order_for_token(number, token)

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from patron import events
@@ -377,9 +378,16 @@ def latest_payment(order: Order) -> Payment | None:
     return max(payments, key=lambda payment: (payment.created_at, payment.pk)) if payments else None
 
 
-def with_details(order_id: int) -> Order:
-    """One order with everything its API answer shows (lines, history, shipments with events, payments)."""
-    found = _with_details(Order.objects.filter(pk=order_id)).first()
+def placed_order(order_id: int) -> Order:
+    """An order as checkout shows it: with its lines and payments (a new order has no shipments yet)."""
+    found = (
+        Order.objects.filter(pk=order_id)
+        .prefetch_related(
+            Prefetch("lines", queryset=OrderLine.objects.order_by("pk")),
+            Prefetch("payments", queryset=Payment.objects.order_by("created_at", "pk")),
+        )
+        .first()
+    )
     if found is None:
         raise NotFound("No such order.")
     return found
