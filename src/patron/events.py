@@ -72,6 +72,7 @@ class PaymentRefunded(Event):
 # Event type -> dotted paths of the tasks that handle it, in the order they are enqueued.
 SUBSCRIBERS: dict[type[Event], tuple[str, ...]] = {
     PaymentSucceeded: ("patron.orders.tasks.mark_order_paid",),
+    OrderPaid: ("patron.orders.tasks.send_confirmation_email",),
     OrderShipped: ("patron.orders.tasks.send_shipped_email",),
     OrderDelivered: ("patron.orders.tasks.send_delivered_email",),
 }

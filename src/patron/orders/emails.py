@@ -9,8 +9,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from patron.orders.models import Order, OrderEmail, Shipment
+from patron.orders.placement import order_access_token
 
 
 def order_url(order: Order) -> str:
@@ -44,3 +46,16 @@ def send_shipped(order_id: int, shipment_id: int) -> bool:
 def send_delivered(order_id: int) -> bool:
     order = Order.objects.get(pk=order_id)
     return _send_once(order, "delivered", "delivered", {})
+
+
+def guest_order_url(order: Order) -> str:
+    """The order page behind the order's signed link, which opens without signing in."""
+    path = reverse("storefront:order_page", args=[order.number])
+    return f"{settings.SITE_URL.rstrip('/')}{path}?{urlencode({'token': order_access_token(order)})}"
+
+
+def send_confirmation(order_id: int) -> bool:
+    """The order confirmation, once the order is paid: what was bought, the totals and where it goes."""
+    order = Order.objects.prefetch_related("lines").get(pk=order_id)
+    lines = sorted(order.lines.all(), key=lambda line: line.pk)
+    return _send_once(order, "confirmation", "confirmation", {"lines": lines, "order_url": guest_order_url(order)})

@@ -14,6 +14,11 @@ def mark_order_paid(payment_id: int, order_id: int) -> str:
 
 
 @task
+def send_confirmation_email(order_id: int) -> bool:
+    return emails.send_confirmation(order_id)
+
+
+@task
 def send_shipped_email(order_id: int, shipment_id: int) -> bool:
     return emails.send_shipped(order_id, shipment_id)
 
