@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 from rich.console import Console
 from rich.table import Table
 
-from patron.bench import wrk
+from patron.bench import checkout, wrk
 from patron.demo.management.commands.serve import default_workers
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -82,6 +82,7 @@ class Findings:
     queries: list[tuple[str, str, int, int, int]] = field(default_factory=list)
     context: dict[str, str] = field(default_factory=dict)
     database: str = "sqlite"
+    checkout: checkout.Results | None = None
 
 
 def markers(database: str) -> tuple[str, str]:
@@ -426,6 +427,8 @@ def markdown(findings: Findings) -> str:
                 f"| {r.p95_ms:.1f} | {r.p99_ms:.1f} | {r.non2xx + r.socket_errors} |"
             )
         lines.append("")
+    if findings.checkout is not None:
+        lines += findings.checkout.markdown()
     lines += [
         "#### Catalog services in process (empty cache on every call)",
         "",
@@ -474,6 +477,8 @@ def print_tables(findings: Findings, console: Console) -> None:
                 str(r.non2xx + r.socket_errors),
             )  # fmt: skip
     console.print(table)
+    if findings.checkout is not None:
+        findings.checkout.print(console)
     latency = Table(title="Catalog services in process (empty cache on every call)")
     for column in ("Call", "Samples", "p50 ms", "p95 ms"):
         latency.add_column(column, justify="left" if column == "Call" else "right")
@@ -496,6 +501,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=default_workers(), help="gunicorn workers")
     parser.add_argument("--queries", type=int, default=200, help="samples per in-process measurement")
     parser.add_argument("--no-http", action="store_true", help="only the in-process measurements")
+    parser.add_argument("--no-checkout", action="store_true", help="skip the checkout load test")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
     args = parser.parse_args(argv)
 
@@ -511,6 +517,9 @@ def main(argv: list[str] | None = None) -> None:
     findings = Findings(context=describe_machine(args), database=connection.vendor)
     if not args.no_http and ensure_wrk(console):
         load_test(env, targets(random.Random(1)), args, findings, console)
+    if not args.no_http and not args.no_checkout:
+        with server(env, args.workers) as base_url:
+            findings.checkout = checkout.measure(base_url, args.seconds, console)
     measure_services(args, findings, console)
     console.rule("Results")
     print_tables(findings, console)
