@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from pytest_django import DjangoCaptureOnCommitCallbacks
+from pytest_django import DjangoCaptureOnCommitCallbacks, Settings
 
 from patron.accounts.models import Address
 from patron.accounts.testing import make_user
@@ -29,6 +30,13 @@ from patron.orders.placement import (
 from patron.payments.models import Payment, PaymentStatus
 from patron.payments.providers import CardInput
 from patron.payments.services import PaymentDeclined
+from patron.payments.testing import (
+    STUB_SECRET_KEY,
+    STUB_WEBHOOK_SECRET,
+    deliver_webhook,
+    running_stripe_stub,
+    stripe_event,
+)
 from patron.pricing.models import DiscountRedemption, ShippingMethod
 from patron.pricing.services import issue_discount_code
 from tests.factories import make_product
@@ -307,3 +315,49 @@ def test_placing_an_order_stays_within_its_sql_budget(items: int, with_code: boo
     assert len(sent) <= budget, "\n".join(sent)
     assert order.lines.count() == items
     assert Payment.objects.get(order=order).status == PaymentStatus.SUCCEEDED
+
+
+def test_a_bad_card_number_is_refused_before_any_order_exists(mug: Variant) -> None:
+    typo = replace(GOOD, number="4242 4242 4242 4241")
+
+    with pytest.raises(ValidationFailed) as refusal:
+        place_order(guest_cart((mug, 1)), checkout(card=typo), user=None, idempotency_key="k")
+
+    assert "number" in refusal.value.fields
+    assert not Order.objects.exists()
+    assert stock(mug) == 5
+
+
+def test_with_stripe_the_order_awaits_the_webhook_with_its_stock_held(
+    mug: Variant,
+    settings: Settings,
+    immediate_tasks: None,
+    django_capture_on_commit_callbacks: DjangoCaptureOnCommitCallbacks,
+    client: Client,
+) -> None:
+    settings.PAYMENT_PROVIDER = "stripe"
+    settings.STRIPE_SECRET_KEY = STUB_SECRET_KEY
+    settings.STRIPE_WEBHOOK_SECRET = STUB_WEBHOOK_SECRET
+    cart = guest_cart((mug, 2))
+    with pytest.raises(ValidationFailed) as card_sent:
+        place_order(cart, checkout(), user=None, idempotency_key="k")
+    assert "number" in card_sent.value.fields
+
+    with running_stripe_stub():
+        order = place_order(cart, checkout(card=None), user=None, idempotency_key="k")
+
+    payment = Payment.objects.get(order=order)
+    assert (order.status, payment.status) == (OrderStatus.PENDING_PAYMENT, PaymentStatus.REQUIRES_ACTION)
+    assert payment.client_secret
+    assert stock(mug) == 3
+    succeeded = stripe_event(
+        "payment_intent.succeeded",
+        {"id": payment.provider_reference, "object": "payment_intent", "amount_received": int(order.total * 100)},
+        event_id="evt_paid",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliver_webhook(client, succeeded).status_code == 200
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.PAID
+    assert stock(mug) == 3

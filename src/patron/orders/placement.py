@@ -40,7 +40,8 @@ from patron.errors import Conflict, DomainError, NotFound, OutOfStock, Validatio
 from patron.orders.models import Order, OrderLine, OrderRequest, OrderStatus, OrderStatusChange
 from patron.orders.services import _line_quantities, _lock, _require_owner_or_staff, _with_details
 from patron.payments.models import Payment, PaymentStatus
-from patron.payments.services import CardInput, PaymentDeclined, PaymentUnavailable, declined, start_payment
+from patron.payments.providers import OfflineProvider, get_provider
+from patron.payments.services import CardInput, PaymentDeclined, declined, start_payment, validate_card
 from patron.pricing.services import redeem_discount
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -149,9 +150,25 @@ def _clean(data: CheckoutInput, user: User | None) -> tuple[str, AddressInput]:
             address = _clean_address(data.shipping_address)
     except ValidationFailed as refusal:
         errors |= refusal.fields
+    try:
+        _check_card(data.card)
+    except ValidationFailed as refusal:
+        errors |= refusal.fields
     if errors or email is None or address is None:
         raise ValidationFailed("Please check the highlighted fields.", fields=errors)
     return email, address
+
+
+def _check_card(card: CardInput | None) -> None:
+    """Refuse card details the payment would refuse before any order exists (start_payment checks them again)."""
+    if get_provider().name != OfflineProvider.name:
+        if card is not None:
+            message = "Card details are entered in the secure payment form, never sent to the store."
+            raise ValidationFailed(message, fields={"number": ["Use the secure payment form."]})
+        return
+    if card is None:
+        raise ValidationFailed("Please enter your card details.", fields={"number": ["Enter your card number."]})
+    validate_card(card)
 
 
 def _scope(cart: Cart, user: User | None) -> str:
@@ -316,9 +333,10 @@ def _pay(order: Order, card: CardInput | None, payment_key: str) -> Payment:
         _release(order)
         _name_order(refusal, order)
         raise
-    except PaymentUnavailable as outage:
-        # The stock stays held: the same request can be retried, and the unpaid-order expiry is the backstop.
-        _name_order(outage, order)
+    except DomainError as refusal:
+        # The stock stays held (a provider outage, say): the same request can be retried with the same key, and the
+        # unpaid-order expiry is the backstop.
+        _name_order(refusal, order)
         raise
     # A successful payment publishes PaymentSucceeded, whose subscriber marks the order paid.
     return payment
