@@ -1,9 +1,9 @@
 """Placing orders: from a cart to an order with its stock taken, its discount redeemed and its payment started.
 
-`place_order` runs in one transaction: the cart is priced again on the server at current prices, stock is
-taken with conditional updates (never below zero), the order and its lines snapshot names and prices, the
-discount is redeemed after the stock (every checkout takes its locks in the same order), and OrderPlaced is
-published. The payment starts once that transaction has committed, so a slow provider never holds locks.
+`place_order` runs in one transaction: the cart is priced again on the server at current prices, the order and
+its lines snapshot names and prices, then stock is taken with conditional updates (never below zero) and the
+discount is redeemed after it (every checkout takes its locks in the same order, and as late as it can), and
+OrderPlaced is published. The payment starts once that transaction has committed, so a slow provider never holds locks.
 
 Payment outcomes:
 - test provider: settles at once. Success publishes PaymentSucceeded and `mark_paid` makes the order paid.
@@ -217,7 +217,11 @@ def _refuse_problems(view: CartView) -> None:
 def _create_order(
     cart: Cart, data: CheckoutInput, *, user: User | None, email: str, address: AddressInput, number: str
 ) -> Order:
-    """Inside the checkout transaction: price, take stock, write the order, redeem the discount."""
+    """Inside the checkout transaction: price, write the order, take stock, redeem the discount.
+
+    Stock and discount come last: their row locks (the variants, the product totals, the code) are held until
+    the transaction commits, so taking them last lets other checkouts of the same items wait the least.
+    """
     view = view_cart(
         cart,
         shipping_method=data.shipping_method,
@@ -235,7 +239,6 @@ def _create_order(
     quantities: dict[int, int] = {}
     for item in view.items:
         quantities[item.variant.pk] = quantities.get(item.variant.pk, 0) + item.quantity
-    reserve_stock(quantities)
     order = Order.objects.create(
         number=number,
         user=user,
@@ -263,10 +266,11 @@ def _create_order(
         )
         for item in view.items
     )
-    if totals.discount_code:
-        redeem_discount(totals.discount_code, order_id=order.pk, subtotal=totals.subtotal, user=user, email=email)
     OrderStatusChange.objects.create(order=order, to_status=OrderStatus.PENDING_PAYMENT, actor=user, note="placed")
     clear_cart(cart)
+    reserve_stock(quantities)
+    if totals.discount_code:
+        redeem_discount(totals.discount_code, order_id=order.pk, subtotal=totals.subtotal, user=user, email=email)
     events.publish(events.OrderPlaced(order_id=order.pk))
     return order
 
