@@ -269,7 +269,7 @@ def _bare_statements(cursor: Any, variant_id: int, product_id: int, number: str,
     )
 
 
-def _bench_cleanup() -> None:
+def remove_bench_orders() -> None:
     """Remove the bench's orders so that repeated runs leave the store as the demo made it."""
     from patron.orders.models import Order
     from patron.payments.models import Payment
@@ -310,7 +310,7 @@ def measure(base_url: str, seconds: float, console: Console, shoppers: int = SHO
             )
     finally:
         sql.close()
-        _bench_cleanup()
+        remove_bench_orders()
     if results.ratio is not None:
         console.print(f"Hot-item orders/s as a share of the bare SQL: {results.ratio:.2f} (target ≥ {TARGET_RATIO})")
     return results
