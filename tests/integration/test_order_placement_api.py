@@ -171,3 +171,23 @@ def test_the_whole_checkout_over_the_api_stays_within_40_statements(client: Clie
     sent = statements(captured)
     assert len(sent) <= 40, "\n".join(sent)
     assert Order.objects.get().status == OrderStatus.PENDING_PAYMENT  # the worker marks it paid
+
+
+def test_a_paid_order_cannot_be_paid_again_and_others_cannot_pay_it(client: Client, lamp: Variant) -> None:
+    ada, bob = make_user(), make_user("bob@example.com")
+    add_to_cart(client, lamp, 1, **bearer(ada))
+    order_id = place(client, "k", order_body(), **bearer(ada)).json()["id"]
+
+    def pay(key: str, **headers: Any) -> Any:
+        return client.post(
+            f"/api/orders/{order_id}/pay", {"card": GOOD}, content_type="application/json",
+            headers={"Idempotency-Key": key}, **headers,
+        )  # fmt: skip
+
+    assert pay("again", **bearer(bob)).status_code == 404
+    assert pay("again").status_code == 404  # a guest without the order's token
+    again = pay("again", **bearer(ada))
+    assert again.status_code == 409
+    # The worker has not marked the order paid yet; its succeeded payment already refuses a second one.
+    assert again.json()["error"]["code"] == "already_paid"
+    assert client.get("/api/orders/by-number/NOSUCHORDER", {"token": "x"}).status_code == 404
