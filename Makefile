@@ -17,7 +17,7 @@ run: install
 	$(UV) run patron serve --host $(HOST) --port $(PORT)
 
 test: install
-	$(UV) run pytest -n 2 $(PYTEST_ARGS)
+	$(UV) run pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(UV) run ruff check src tests

@@ -9,7 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from django.db import connection, connections
+
+# Tests that open dozens of connections at once run in one test worker (`--dist loadgroup`), one after another,
+# so that together they stay below the database server's connection limit.
+race = pytest.mark.xdist_group("database-races")
 
 
 def in_threads[T](count: int, work: Callable[[], T]) -> list[T]:

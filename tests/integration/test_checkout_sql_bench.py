@@ -9,10 +9,11 @@ import pytest
 from patron.bench import checkout
 from patron.catalog.models import Variant
 from patron.orders.models import Order, OrderLine
-from tests.concurrency import in_threads, own_database_file
+from tests.concurrency import in_threads, own_database_file, race
 from tests.factories import make_product
 
 
+@race
 @pytest.mark.django_db(transaction=True)
 def test_the_bare_purchase_takes_a_unit_and_writes_the_order_and_its_line(tmp_path: Path) -> None:
     variant = make_product("Hot item", stock=1).variants.get()

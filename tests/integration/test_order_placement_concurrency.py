@@ -21,7 +21,7 @@ from patron.orders.placement import AddressInput, CheckoutInput, place_order
 from patron.payments.models import Payment, PaymentStatus
 from patron.payments.providers import CardInput
 from patron.pricing.models import ShippingMethod
-from tests.concurrency import in_threads, own_database_file
+from tests.concurrency import in_threads, own_database_file, race
 from tests.factories import make_product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,6 +55,7 @@ def cart_with(variant: Variant) -> Cart:
     return cart
 
 
+@race
 def test_fifty_concurrent_checkouts_of_five_units_place_exactly_five_orders(tmp_path: Path) -> None:
     product = make_product("Hot item", price="25.00", stock=5)
     variant = product.variants.get()
@@ -91,6 +92,7 @@ def test_fifty_concurrent_checkouts_of_five_units_place_exactly_five_orders(tmp_
     assert (orders, units, paid) == (5, 5, 5)
 
 
+@race
 def test_simultaneous_retries_of_one_request_place_one_order(tmp_path: Path) -> None:
     variant = make_product("Lamp", price="30.00", stock=10).variants.get()
     cart = cart_with(variant)

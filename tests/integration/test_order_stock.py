@@ -10,7 +10,7 @@ from django.db import transaction
 from patron.catalog.models import Product, Variant
 from patron.catalog.services import catalog_version, release_stock, reserve_stock
 from patron.errors import OutOfStock, ValidationFailed
-from tests.concurrency import in_threads, own_database_file
+from tests.concurrency import in_threads, own_database_file, race
 from tests.factories import make_product
 
 
@@ -92,6 +92,7 @@ def _buy_one(variant_id: int) -> bool:
     return True
 
 
+@race
 @pytest.mark.django_db(transaction=True)
 def test_fifty_concurrent_buyers_never_oversell(tmp_path: Path) -> None:
     product = make_product("Hot item", stock=5)

@@ -13,7 +13,7 @@ from patron.errors import ValidationFailed
 from patron.payments.models import Payment, PaymentEvent, PaymentEventKind
 from patron.payments.services import CardInput, refund_payment, start_payment
 from patron.payments.testing import make_order
-from tests.concurrency import in_threads, own_database_file
+from tests.concurrency import in_threads, own_database_file, race
 
 GOOD = CardInput(number="4242424242424242", exp_month=12, exp_year=2040, cvc="123")
 THREADS = 8
@@ -24,6 +24,7 @@ def _test_provider(settings: Settings) -> None:
     settings.PAYMENT_PROVIDER = "test"
 
 
+@race
 @pytest.mark.django_db(transaction=True)
 def test_one_payment_per_idempotency_key_under_concurrency(tmp_path: Path) -> None:
     order = make_order("30.00")
@@ -51,6 +52,7 @@ def _refund_thirty(payment: Payment) -> str:
     return "refunded"
 
 
+@race
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_refunds_never_exceed_the_captured_amount(tmp_path: Path) -> None:
     payment = start_payment(make_order("100.00"), card=GOOD, idempotency_key="refund-race")

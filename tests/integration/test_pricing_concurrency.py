@@ -13,7 +13,7 @@ from patron.errors import ValidationFailed
 from patron.orders.models import Order
 from patron.pricing.models import DiscountCode, DiscountKind, DiscountRedemption
 from patron.pricing.services import redeem_discount
-from tests.concurrency import in_threads, own_database_file
+from tests.concurrency import in_threads, own_database_file, race
 
 SHOPPERS = 10
 
@@ -28,6 +28,7 @@ def _checkout(order: Order) -> str:
     return "redeemed"
 
 
+@race
 @pytest.mark.django_db(transaction=True)
 def test_a_single_use_code_is_redeemed_once_under_concurrency(tmp_path: Path) -> None:
     code = DiscountCode.objects.create(code="LASTONE", kind=DiscountKind.FIXED, value=Decimal("10"), max_uses=1)
