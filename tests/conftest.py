@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from aiosmtpd.controller import Controller
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from pytest_django import Settings
+
+from tests.servers import Inbox, free_port
 
 
 def clear_cache() -> None:
@@ -34,3 +37,18 @@ def _isolated_cache() -> Iterator[None]:
 def immediate_tasks(settings: Settings) -> None:
     """Run enqueued background tasks at once, in the test's own transaction."""
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+@pytest.fixture
+def smtp_inbox(settings: Settings) -> Iterator[Inbox]:
+    """Mail goes through a real SMTP server on loopback; links in it use a public-looking site address."""
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    smtp = {"host": "127.0.0.1", "port": controller.port, "use_tls": False, "use_ssl": False, "timeout": 10}
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": smtp}}
+    settings.SITE_URL = "https://shop.example.com"
+    try:
+        yield inbox
+    finally:
+        controller.stop()

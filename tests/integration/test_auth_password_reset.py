@@ -2,59 +2,21 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import re
-import socket
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from email.message import EmailMessage
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.urls import reverse
-from pytest_django import Settings
 
 from patron.accounts.models import User
 from patron.accounts.testing import PASSWORD, make_user
+from tests.servers import Inbox
 
 pytestmark = pytest.mark.django_db
 
 NEW_PASSWORD = "a fresh and long passphrase"
-
-
-@dataclass
-class Inbox:
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_inbox(settings: Settings) -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    smtp = {"host": "127.0.0.1", "port": controller.port, "use_tls": False, "use_ssl": False, "timeout": 10}
-    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": smtp}}
-    try:
-        yield inbox
-    finally:
-        controller.stop()
 
 
 def test_password_reset_through_smtp(client: Client, smtp_inbox: Inbox) -> None:

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
-from urllib.error import URLError
-from urllib.request import urlopen
 
-import boto3
 import pytest
 from django.core.files.storage import storages
 from django.test import override_settings
@@ -20,51 +13,16 @@ from PIL import Image
 
 from patron.catalog.models import ProductImage
 from tests.factories import make_image, make_product, png_bytes
+from tests.servers import moto_server, s3_client
 
 pytestmark = pytest.mark.django_db
 BUCKET = "patron-media"
-STARTUP_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    """A real S3-compatible server (moto) on a free local port, for this module's tests."""
-    port = free_port()
-    executable = Path(sys.executable).with_name("moto_server")
-    server = subprocess.Popen(
-        [str(executable), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_SECONDS
-    try:
-        while True:
-            try:
-                with urlopen(f"{endpoint}/moto-api/", timeout=1):
-                    break
-            except (URLError, ConnectionError):
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.05)  # polling interval while the server binds its port
+    with moto_server() as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 @pytest.fixture

@@ -3,61 +3,27 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
+
+from tests.servers import moto_server, s3_client
 
 BUCKET = "patron-demo-media"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_S3_REGION_NAME": "us-east-1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def s3_endpoint() -> Iterator[str]:
-    binary = shutil.which("moto_server", path=str(Path(sys.executable).parent))
-    assert binary, "moto[server] is a dev dependency"
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    running = threading.Event()
-
-    def follow() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if "Running on" in line:
-                running.set()
-        running.set()
-
-    threading.Thread(target=follow, daemon=True).start()
-    try:
-        assert running.wait(60) and process.poll() is None, "moto_server did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 def test_pictures_go_to_the_bucket(s3_endpoint: str, tmp_path: Path) -> None:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = s3_client(s3_endpoint)
     s3.create_bucket(Bucket=BUCKET)
     env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
     env |= CREDENTIALS | {

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime
-from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.test import Client
 from django.urls import reverse
 from pytest_django import DjangoAssertNumQueries, Settings
@@ -24,39 +18,9 @@ from patron.orders import services, tasks
 from patron.orders.models import Order, OrderEmail, OrderStatus
 from tests.factories import make_product
 from tests.order_factories import make_order, pay
+from tests.servers import Inbox, free_port, message_parts
 
 pytestmark = pytest.mark.django_db
-
-
-@dataclass
-class Inbox:
-    messages: list[EmailMessage] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        assert isinstance(message, EmailMessage)
-        self.messages.append(message)
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def smtp_inbox(settings: Settings) -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    smtp = {"host": "127.0.0.1", "port": controller.port, "use_tls": False, "use_ssl": False, "timeout": 10}
-    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": smtp}}
-    settings.SITE_URL = "https://shop.example.com"
-    try:
-        yield inbox
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
@@ -81,13 +45,6 @@ def _paid(variant: Variant, user: User) -> Order:
     return order
 
 
-def _parts(message: EmailMessage) -> tuple[str, str]:
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    assert text is not None and html is not None
-    return text.get_content(), html.get_content()
-
-
 def test_shipped_and_delivered_emails(
     smtp_inbox: Inbox,
     customer: User,
@@ -108,7 +65,7 @@ def test_shipped_and_delivered_emails(
     [shipped] = smtp_inbox.messages
     assert shipped["To"] == "ada@example.com"
     assert shipped["Subject"] == f"Your order {order.number} is on its way"
-    text, html = _parts(shipped)
+    text, html = message_parts(shipped)
     order_link = f"https://shop.example.com/account/orders/{order.number}/"
     assert "https://track.parcelo.example/PX-1" in text and order_link in text
     assert 'href="https://track.parcelo.example/PX-1"' in html and f'href="{order_link}"' in html
@@ -122,7 +79,7 @@ def test_shipped_and_delivered_emails(
     assert len(smtp_inbox.messages) == 2
     delivered = smtp_inbox.messages[1]
     assert delivered["Subject"] == f"Your order {order.number} has been delivered"
-    assert order_link in _parts(delivered)[0]
+    assert order_link in message_parts(delivered)[0]
     assert set(OrderEmail.objects.values_list("key", flat=True)) == {f"shipped:{shipment.pk}", "delivered"}
 
 
@@ -133,7 +90,7 @@ def test_a_failed_send_can_be_retried(customer: User, staff: User, variant: Vari
     settings.MAILERS = {
         "default": {
             "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-            "OPTIONS": {"host": "127.0.0.1", "port": _free_port(), "timeout": 2},
+            "OPTIONS": {"host": "127.0.0.1", "port": free_port(), "timeout": 2},
         }
     }
     with pytest.raises(OSError):

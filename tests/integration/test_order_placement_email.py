@@ -15,11 +15,9 @@ from patron.orders.placement import AddressInput, CheckoutInput, order_access_to
 from patron.payments.providers import CardInput
 from patron.payments.services import PaymentDeclined
 from tests.factories import make_product
-from tests.integration import test_order_emails_and_pages as shipped_emails
-from tests.integration.test_order_emails_and_pages import Inbox, _parts
+from tests.servers import Inbox, message_parts
 
 # The loopback SMTP server of the shipped and delivered emails' tests.
-smtp_inbox = shipped_emails.smtp_inbox
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +58,7 @@ def test_a_paid_order_sends_its_confirmation_once_with_the_guest_link(
     [message] = smtp_inbox.messages
     assert message["To"] == "grace@example.com"
     assert message["Subject"] == f"Thank you for your order {order.number}"
-    text, html = _parts(message)
+    text, html = message_parts(message)
     link = f"https://shop.example.com/orders/{order.number}/?token={order_access_token(order)}"
     assert link in text
     assert link in html
