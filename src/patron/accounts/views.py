@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import forms as auth_forms
@@ -13,7 +10,7 @@ from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -24,24 +21,11 @@ from patron.accounts import forms, services
 from patron.accounts.auth import client_ip
 from patron.accounts.models import User
 from patron.cart.services import claim_session_cart
-from patron.errors import DomainError, NotFound, RateLimited
+from patron.errors import DomainError, RateLimited
 
 
 def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
-
-
-def _not_found_as_404[**P](view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:
-    """Someone else's (or a missing) address is a plain 404 page."""
-
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> HttpResponse:
-        try:
-            return view(*args, **kwargs)
-        except NotFound as error:
-            raise Http404(error.message) from error
-
-    return wrapper
 
 
 def _next_url(request: HttpRequest) -> str:
@@ -144,7 +128,6 @@ def address_add(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@_not_found_as_404
 def address_edit(request: HttpRequest, pk: int) -> HttpResponse:
     address = services.get_address(_user(request), pk)
     form = forms.AddressForm(request.POST or None, instance=address)
@@ -161,7 +144,6 @@ def address_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@_not_found_as_404
 def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.delete_address(_user(request), pk)
     messages.success(request, "Address deleted.")
@@ -170,7 +152,6 @@ def address_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @login_required
-@_not_found_as_404
 def address_default(request: HttpRequest, pk: int) -> HttpResponse:
     services.set_default_address(_user(request), pk)
     messages.success(request, "Default address changed.")

@@ -21,7 +21,7 @@ from patron.cart import services
 from patron.cart.models import Cart
 from patron.catalog.models import Product
 from patron.catalog.services import get_product
-from patron.errors import NotFound, ValidationFailed
+from patron.errors import ValidationFailed
 from patron.storefront.templatetags.storefront import active_variants
 
 # Form fields of the add-to-cart form; every other field names a product option chosen in the variant picker.
@@ -60,13 +60,6 @@ def _fragment(
         count = services.item_count(request)
     html += render_to_string("cart/_oob.html", {"count": count, "status": status}, request=request)
     return HttpResponse(html)
-
-
-def _product_or_404(product_id: int) -> Product:
-    try:
-        return get_product(product_id)
-    except NotFound as error:
-        raise Http404(error.message) from error
 
 
 # The cart page ------------------------------------------------------------------------------------------------
@@ -110,8 +103,6 @@ def update(request: HttpRequest, line_id: int) -> HttpResponse:
     try:
         quantity = _number(request.POST, "quantity", label="quantity") + _number(request.POST, "step", default=0)
         line = services.set_quantity(cart, line_id, max(quantity, 0))
-    except NotFound as error:
-        raise Http404(error.message) from error
     except ValidationFailed as error:
         return _after_change(request, cart, "", line_id=line_id, error=error.message)
     if line is None:
@@ -123,10 +114,7 @@ def update(request: HttpRequest, line_id: int) -> HttpResponse:
 @require_POST
 def remove(request: HttpRequest, line_id: int) -> HttpResponse:
     cart = _own_cart(request)
-    try:
-        services.remove_line(cart, line_id)
-    except NotFound as error:
-        raise Http404(error.message) from error
+    services.remove_line(cart, line_id)
     return _after_change(request, cart, "The item was removed from your cart.")
 
 
@@ -155,7 +143,7 @@ def buy(request: HttpRequest, product_id: int) -> HttpResponse:
     """The add-to-cart form: a fragment that the (shared, cached) product page loads, or a page of its own."""
     if request.htmx:  # type: ignore[attr-defined]
         return render(request, "cart/_buy_form.html", {"product_id": product_id})
-    return _buy_page(request, _product_or_404(product_id))
+    return _buy_page(request, get_product(product_id))
 
 
 def _chosen_variant(request: HttpRequest, product_id: int) -> int:
@@ -184,7 +172,7 @@ def add(request: HttpRequest) -> HttpResponse:
         if request.htmx:  # type: ignore[attr-defined]
             context = {"product_id": product_id, "error": error.message}
             return _fragment(request, "cart/_buy_form.html", context)
-        return _buy_page(request, _product_or_404(product_id), error=error.message, status=422)
+        return _buy_page(request, get_product(product_id), error=error.message, status=422)
     added = f"Added {line.variant.product.name} (quantity {quantity}) to your cart."
     if request.htmx:  # type: ignore[attr-defined]
         return _fragment(request, "cart/_buy_form.html", {"product_id": product_id, "added": added})

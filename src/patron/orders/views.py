@@ -3,14 +3,12 @@ same order page and fragment, plus the checkout confirmation, for anyone holding
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -18,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from patron.accounts.models import User
-from patron.errors import DomainError, NotFound
+from patron.errors import DomainError
 from patron.orders import services
 from patron.orders.models import Order
 from patron.orders.placement import order_for_token
@@ -28,17 +26,6 @@ ORDERS_PER_PAGE = 20
 
 def _user(request: HttpRequest) -> User:
     return request.user  # type: ignore[return-value]
-
-
-def _not_found_as_404[**P](view: Callable[P, HttpResponse]) -> Callable[P, HttpResponse]:
-    @functools.wraps(view)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> HttpResponse:
-        try:
-            return view(*args, **kwargs)
-        except NotFound as error:
-            raise Http404(error.message) from error
-
-    return wrapper
 
 
 def _page_context(order: Order) -> dict[str, Any]:
@@ -58,14 +45,12 @@ def order_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@_not_found_as_404
 def order_detail(request: HttpRequest, number: str) -> HttpResponse:
     order = services.get_order_by_number(_user(request), number)
     return render(request, "orders/detail.html", _page_context(order))
 
 
 @login_required
-@_not_found_as_404
 def order_timeline(request: HttpRequest, number: str) -> HttpResponse:
     order = services.get_order_by_number(_user(request), number)
     return render(request, "orders/_timeline.html", _page_context(order))
@@ -73,7 +58,6 @@ def order_timeline(request: HttpRequest, number: str) -> HttpResponse:
 
 @login_required
 @require_POST
-@_not_found_as_404
 def order_cancel(request: HttpRequest, number: str) -> HttpResponse:
     order = services.get_order_by_number(_user(request), number)
     try:
@@ -88,13 +72,6 @@ def order_cancel(request: HttpRequest, number: str) -> HttpResponse:
 # Pages behind the signed link that checkout and the emails give every buyer, guest or not -----------------------
 
 
-def _token_order(number: str, token: str) -> Order:
-    try:
-        return order_for_token(number, token)
-    except NotFound as error:
-        raise Http404(error.message) from error
-
-
 def _guest_context(request: HttpRequest, order: Order) -> dict[str, Any]:
     token = request.GET.get("token", "")
     timeline_url = f"{reverse('storefront:order_timeline', args=[order.number])}?{urlencode({'token': token})}"
@@ -106,19 +83,19 @@ def _guest_context(request: HttpRequest, order: Order) -> dict[str, Any]:
 @never_cache
 @require_safe
 def guest_order(request: HttpRequest, number: str) -> HttpResponse:
-    order = _token_order(number, request.GET.get("token", ""))
+    order = order_for_token(number, request.GET.get("token", ""))
     return render(request, "orders/guest_detail.html", _guest_context(request, order))
 
 
 @never_cache
 @require_safe
 def guest_order_timeline(request: HttpRequest, number: str) -> HttpResponse:
-    order = _token_order(number, request.GET.get("token", ""))
+    order = order_for_token(number, request.GET.get("token", ""))
     return render(request, "orders/_timeline.html", _guest_context(request, order))
 
 
 @never_cache
 @require_safe
 def guest_confirmation(request: HttpRequest, number: str) -> HttpResponse:
-    order = _token_order(number, request.GET.get("token", ""))
+    order = order_for_token(number, request.GET.get("token", ""))
     return render(request, "orders/confirmation.html", _guest_context(request, order))

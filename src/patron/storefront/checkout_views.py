@@ -20,7 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -30,7 +30,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from patron.accounts.models import Address, User
 from patron.cart.models import Cart
 from patron.cart.services import CartView, cart_for_request, view_cart
-from patron.errors import DomainError, NotFound, ValidationFailed
+from patron.errors import DomainError, ValidationFailed
 from patron.orders.models import Order, OrderStatus
 from patron.orders.placement import (
     AddressInput,
@@ -291,19 +291,12 @@ def checkout_totals(request: HttpRequest) -> HttpResponse:
     return render(request, "storefront/checkout/_totals.html", context)
 
 
-def _token_order(number: str, token: str) -> Order:
-    try:
-        return order_for_token(number, token)
-    except NotFound as error:
-        raise Http404(error.message) from error
-
-
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def checkout_pay(request: HttpRequest, number: str) -> HttpResponse:
     """Paying an order that is still awaiting payment: a retry after a decline, or Stripe's Payment Element."""
     token = request.GET.get("token", "")
-    order = _token_order(number, token)
+    order = order_for_token(number, token)
     if order.status != OrderStatus.PENDING_PAYMENT:
         return redirect(_order_url("storefront:order_confirmation", order))
     errors: dict[str, list[str]] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ from patron.catalog.services import (
     search_products,
     suggest,
 )
-from patron.errors import NotFound, ValidationFailed
+from patron.errors import ValidationFailed
 from patron.page_cache import cache_page_for_visitors, is_partial
 from patron.storefront.navigation import cached_category_tree, child_categories, root_categories
 from patron.storefront.templatetags.storefront import active_variants, money, stock_level, stock_text
@@ -41,13 +40,6 @@ REPEATABLE_PARAMS = ("brand",)
 ATTRIBUTE_PARAM_PREFIX = "attr_"
 SCHEMA_IN_STOCK = "https://schema.org/InStock"
 SCHEMA_OUT_OF_STOCK = "https://schema.org/OutOfStock"
-
-
-def _or_404[T](lookup: Callable[..., T], *args: Any) -> T:
-    try:
-        return lookup(*args)
-    except NotFound as exc:
-        raise Http404(exc.message) from exc
 
 
 @require_safe
@@ -100,7 +92,7 @@ def _search(params: dict[str, str | list[str]]) -> Listing:
         filters, ignored = parse_filters(params), False
     except ValidationFailed as exc:
         filters, ignored = _parse_leniently(params, exc), True
-    page = _or_404(search_products, filters)
+    page = search_products(filters)
     return Listing(filters=filters, page=page, ignored_filters=ignored)
 
 
@@ -192,7 +184,7 @@ def _render_listing(request: HttpRequest, template: str, context: dict[str, Any]
 @require_safe
 @cache_page_for_visitors()
 def category(request: HttpRequest, slug: str) -> HttpResponse:
-    current = _or_404(get_category, slug)
+    current = get_category(slug)
     params = _filter_params(request)
     params["category"] = current.slug
     listing = _search(params)
@@ -359,7 +351,7 @@ def _structured_data(request: HttpRequest, product: Product, variants: list[Vari
 @require_safe
 @cache_page_for_visitors()
 def product(request: HttpRequest, slug: str) -> HttpResponse:
-    item = _or_404(get_product, slug)
+    item = get_product(slug)
     if item.slug != slug:
         raise Http404("No such product.")
     variants = active_variants(item)
