@@ -10,6 +10,8 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from pytest_django import Settings
 
+from patron.accounts.models import User
+from patron.accounts.testing import make_user
 from tests.servers import Inbox, free_port
 
 
@@ -52,3 +54,14 @@ def smtp_inbox(settings: Settings) -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def staff() -> User:
+    """A member of staff (not a superuser); modules that need a superuser define their own."""
+    return make_user("staff@example.com", name="Grace Hopper", is_staff=True)
+
+
+@pytest.fixture
+def customer() -> User:
+    return make_user("ada@example.com")

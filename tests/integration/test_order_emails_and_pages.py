@@ -24,16 +24,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def staff() -> User:
-    return make_user("staff@example.com", name="Grace Hopper", is_staff=True)
-
-
-@pytest.fixture
-def customer() -> User:
-    return make_user("ada@example.com")
-
-
-@pytest.fixture
 def variant() -> Variant:
     return make_product("Kettle", price="20.00", stock=10).variants.get()
 

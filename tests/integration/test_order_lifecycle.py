@@ -29,16 +29,6 @@ CaptureCallbacks = Callable[..., AbstractContextManager[list[Callable[[], Any]]]
 
 
 @pytest.fixture
-def staff() -> User:
-    return make_user("staff@example.com", name="Grace Hopper", is_staff=True)
-
-
-@pytest.fixture
-def customer() -> User:
-    return make_user("ada@example.com")
-
-
-@pytest.fixture
 def variant() -> Variant:
     return make_product("Kettle", price="20.00", stock=5).variants.get()
 
