@@ -57,16 +57,22 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 def mount_routers() -> None:
     from patron.accounts.api import router as accounts_router
+    from patron.analytics.api import router as analytics_router
     from patron.cart.api import router as cart_router
     from patron.catalog.api import router as catalog_router
+    from patron.loyalty.api import router as loyalty_router
     from patron.orders.api import router as orders_router
     from patron.orders.api import shipping_router
+    from patron.recommendations.api import router as recommendations_router
 
     api.add_router("/auth", accounts_router)
     api.add_router("/products", catalog_router)
     api.add_router("/cart", cart_router)
     api.add_router("/orders", orders_router)
     api.add_router("/shipping", shipping_router)
+    api.add_router("/analytics", analytics_router)
+    api.add_router("/recommendations", recommendations_router)
+    api.add_router("/loyalty", loyalty_router)
 
 
 mount_routers()

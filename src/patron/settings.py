@@ -73,6 +73,9 @@ INSTALLED_APPS = [
     "patron.payments",
     "patron.pricing",
     "patron.cart",
+    "patron.analytics",
+    "patron.recommendations",
+    "patron.loyalty",
     "patron.storefront",
     "patron.demo",
 ]

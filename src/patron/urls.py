@@ -17,6 +17,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/", include("patron.accounts.urls")),
     path("cart/", include("patron.cart.urls")),
     path("payments/", include("patron.payments.urls")),
+    path("analytics/", include("patron.analytics.urls")),
+    path("recommendations/", include("patron.recommendations.urls")),
+    path("loyalty/", include("patron.loyalty.urls")),
     path("", include("patron.storefront.urls")),
 ]
 
