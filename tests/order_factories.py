@@ -17,6 +17,8 @@ from patron.orders.models import Order, OrderLine, OrderStatus, OrderStatusChang
 from patron.payments.models import Payment
 from patron.payments.providers import CardInput
 from patron.payments.services import start_payment
+from patron.pricing.models import DiscountRedemption
+from patron.pricing.services import check_discount, discount_amount, record_redemption
 
 _numbers = count(1)
 GOOD_CARD = CardInput(number="4242 4242 4242 4242", exp_month=12, exp_year=2099, cvc="123")
@@ -71,3 +73,13 @@ def make_order(
 def pay(order: Order) -> Payment:
     """Pay the order with the test provider's always-accepted card."""
     return start_payment(order, card=GOOD_CARD, idempotency_key=f"pay-{order.number}")
+
+
+def redeem_code(
+    code: str, *, order_id: int, subtotal: Decimal, user: User | None, email: str, now: datetime | None = None
+) -> DiscountRedemption:
+    """What a checkout's transaction does with a discount code: check it under a row lock, record the order's use."""
+    with transaction.atomic():
+        found = check_discount(code, subtotal=subtotal, user=user, email=email, now=now, lock=True)
+        amount = discount_amount(found, subtotal)
+        return record_redemption(found.pk, order_id=order_id, amount=amount, user=user, email=email, now=now)

@@ -38,7 +38,8 @@ def test_reserve_is_all_or_nothing_and_names_the_short_variants() -> None:
     plenty = _variant(make_product("Mug", stock=10))
     scarce = _variant(make_product("Teapot", stock=2))
 
-    with pytest.raises(OutOfStock) as caught:
+    # A refusal rolls back the transaction it runs in, here this one.
+    with pytest.raises(OutOfStock) as caught, transaction.atomic():
         reserve_stock({plenty.pk: 4, scarce.pk: 3})
 
     assert caught.value.status == 409

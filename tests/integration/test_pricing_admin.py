@@ -10,7 +10,7 @@ from django.test import Client
 from patron.accounts.testing import make_user
 from patron.orders.models import Order, OrderStatus
 from patron.pricing.models import DiscountCode, DiscountKind, ShippingMethod, TaxRate
-from patron.pricing.services import redeem_discount
+from tests.order_factories import redeem_code
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def test_codes_list_their_uses_and_are_found_by_code(staff_client: Client) -> No
     DiscountCode.objects.create(code="WINTER", kind=DiscountKind.FIXED, value=Decimal("5"), is_active=False)
     for number, status in (("A1", OrderStatus.PAID), ("A2", OrderStatus.CANCELLED)):
         order = Order.objects.create(number=number, email="ada@example.com", status=status)
-        redeem_discount("SUMMER", order_id=order.pk, subtotal=Decimal("30"), user=None, email=order.email)
+        redeem_code("SUMMER", order_id=order.pk, subtotal=Decimal("30"), user=None, email=order.email)
 
     found = staff_client.get("/admin/pricing/discountcode/", {"q": "summ"})
     assert found.status_code == 200

@@ -12,8 +12,8 @@ from django.db import transaction
 from patron.errors import ValidationFailed
 from patron.orders.models import Order
 from patron.pricing.models import DiscountCode, DiscountKind, DiscountRedemption
-from patron.pricing.services import redeem_discount
 from tests.concurrency import in_threads, own_database_file, race
+from tests.order_factories import redeem_code
 
 SHOPPERS = 10
 
@@ -22,7 +22,7 @@ def _checkout(order: Order) -> str:
     """One checkout's transaction: the order's other writes would share it, so the code stays locked till the end."""
     try:
         with transaction.atomic():
-            redeem_discount("LASTONE", order_id=order.pk, subtotal=Decimal("80.00"), user=None, email=order.email)
+            redeem_code("LASTONE", order_id=order.pk, subtotal=Decimal("80.00"), user=None, email=order.email)
     except ValidationFailed as refused:
         return refused.message
     return "redeemed"

@@ -99,6 +99,7 @@ class CartOut(Schema):
     subtotal: Decimal | None
     discount: Decimal | None
     shipping: Decimal | None
+    shipping_discount: Decimal | None = Field(description="What a free shipping code waived of the shipping price")
     tax: Decimal | None
     total: Decimal | None
     currency: str
@@ -128,7 +129,17 @@ def _line(item: CartItem) -> dict[str, Any]:
     }
 
 
-TOTALS = ("subtotal", "discount", "shipping", "tax", "total", "discount_code", "shipping_method", "tax_rate")
+TOTALS = (
+    "subtotal",
+    "discount",
+    "shipping",
+    "shipping_discount",
+    "tax",
+    "total",
+    "discount_code",
+    "shipping_method",
+    "tax_rate",
+)
 
 
 def _out(view: CartView) -> dict[str, Any]:

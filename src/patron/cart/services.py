@@ -279,7 +279,7 @@ class CartView:
         return bool(self.items) and self.quote is not None and not any(item.problem for item in self.items)
 
 
-def _item(line: CartLine) -> CartItem:
+def _item(line: CartLine, *, with_images: bool = True) -> CartItem:
     variant = line.variant
     available = is_available(variant)
     problem = None
@@ -289,7 +289,7 @@ def _item(line: CartLine) -> CartItem:
         problem = OUT_OF_STOCK
     elif line.quantity > variant.stock:
         problem = f"Only {variant.stock} left in stock; please lower the quantity."
-    images = variant.product.images.all()
+    image = next(iter(variant.product.images.all()), None) if with_images else None
     priced = QuoteLine(variant_id=variant.pk, unit_price=variant.price, quantity=line.quantity)
     return CartItem(
         line=line,
@@ -300,14 +300,17 @@ def _item(line: CartLine) -> CartItem:
         available=available and variant.stock > 0,
         stock=variant.stock,
         problem=problem,
-        image=images[0] if images else None,
+        image=image,
     )
 
 
-def cart_lines(cart: Cart) -> list[CartLine]:
-    """The lines with variant, product and images loaded: two queries whatever the cart holds."""
-    images = Prefetch("variant__product__images", queryset=ProductImage.objects.order_by("position", "id"))
-    return list(CartLine.objects.filter(cart=cart).select_related("variant__product").prefetch_related(images))
+def cart_lines(cart: Cart, *, with_images: bool = True) -> list[CartLine]:
+    """The lines with variant, product (and images) loaded: one query, two with the images, whatever the cart holds."""
+    lines = CartLine.objects.filter(cart=cart).select_related("variant__product")
+    if with_images:
+        images = Prefetch("variant__product__images", queryset=ProductImage.objects.order_by("position", "id"))
+        lines = lines.prefetch_related(images)
+    return list(lines)
 
 
 def view_cart(
@@ -319,16 +322,27 @@ def view_cart(
     discount_code: str | None = None,
     user: User | None = None,
     email: str | None = None,
+    for_order: bool = False,
 ) -> CartView:
     """The cart at current prices, each line's problem (gone, out of stock, too many), and the totals.
 
     Totals cover the lines that can be bought. Pricing refusals of the caller's choices (a bad discount code, an
     unknown shipping method, a country nothing ships to) propagate as ValidationFailed naming the field; an
-    estimate without a country that pricing cannot give is reported in `pricing_problem` instead.
+    estimate without a country that pricing cannot give is reported in `pricing_problem` instead. `for_order` is
+    for placing an order in the caller's transaction: no pictures, and the discount code is locked for redeeming.
     """
-    items = [_item(line) for line in cart_lines(cart)] if cart is not None else []
+    items = (
+        [_item(line, with_images=not for_order) for line in cart_lines(cart, with_images=not for_order)]
+        if cart is not None
+        else []
+    )
     buyable = [
-        QuoteLine(variant_id=item.variant.pk, unit_price=item.unit_price, quantity=item.quantity)
+        QuoteLine(
+            variant_id=item.variant.pk,
+            unit_price=item.unit_price,
+            quantity=item.quantity,
+            product_id=item.variant.product_id,
+        )
         for item in items
         if item.available
     ]
@@ -341,6 +355,7 @@ def view_cart(
             discount_code=discount_code,
             user=user if user is not None and user.is_authenticated else None,
             email=email,
+            lock_discount=for_order,
         )
     except ValidationFailed as refusal:
         if country or "country" not in refusal.fields:

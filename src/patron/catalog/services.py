@@ -1050,36 +1050,40 @@ def _stock_changes(quantities: Mapping[int, int]) -> list[tuple[int, int]]:
     return changes
 
 
-def _adjust_product_stock(changes: Sequence[tuple[int, int]], sign: int) -> None:
+def _adjust_product_stock(
+    changes: Sequence[tuple[int, int]], sign: int, products: Mapping[int, int] | None = None
+) -> None:
     """Move each product's total stock by the change of its active variants.
 
     A relative update rather than a recount: the product row lock orders concurrent reservations, and each
     adds its own change to the committed total, where a recount could read a snapshot from before another's.
+    `products` (variant id -> product id, active variants only) spares looking the variants up when the caller
+    has them loaded.
     """
-    variants = Variant.objects.filter(pk__in=[variant_id for variant_id, _ in changes]).values_list(
-        "pk", "product_id", "is_active"
-    )
-    product_of = {pk: (product_id, is_active) for pk, product_id, is_active in variants}
+    if products is None:
+        variants = Variant.objects.filter(pk__in=[variant_id for variant_id, _ in changes], is_active=True)
+        products = dict(variants.values_list("pk", "product_id"))
     per_product: Counter[int] = Counter()
     for variant_id, quantity in changes:
-        product_id, is_active = product_of[variant_id]
-        if is_active:
-            per_product[product_id] += sign * quantity
+        if variant_id in products:
+            per_product[products[variant_id]] += sign * quantity
     for product_id in sorted(per_product):
         Product.objects.filter(pk=product_id).update(total_stock=F("total_stock") + per_product[product_id])
 
 
-def reserve_stock(quantities: Mapping[int, int]) -> None:
+def reserve_stock(quantities: Mapping[int, int], *, products: Mapping[int, int] | None = None) -> None:
     """Take `quantities` (variant id -> units) out of stock, all or nothing.
 
     Each variant is decremented by a conditional UPDATE (only where enough is left), so stock never goes
     below zero even when many checkouts race for the last units. Raises OutOfStock naming every variant
-    that is short (or no longer sold); nothing is taken then.
+    that is short (or no longer sold); nothing is taken then: the refusal rolls back the caller's transaction
+    (no savepoint, as no caller goes on after it). `products` maps the variants to their products when the
+    caller has them loaded (see `_adjust_product_stock`).
     """
     changes = _stock_changes(quantities)
     if not changes:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         short: list[int] = []
         for variant_id, quantity in changes:
             taken = Variant.objects.filter(pk=variant_id, is_active=True, stock__gte=quantity).update(
@@ -1089,7 +1093,7 @@ def reserve_stock(quantities: Mapping[int, int]) -> None:
                 short.append(variant_id)
         if short:
             raise _out_of_stock(short)
-        _adjust_product_stock(changes, -1)
+        _adjust_product_stock(changes, -1, products)
     bump_catalog_version()
 
 

@@ -1,9 +1,10 @@
 """Placing orders: from a cart to an order with its stock taken, its discount redeemed and its payment started.
 
-`place_order` runs in one transaction: the cart is priced again on the server at current prices, the order and
-its lines snapshot names and prices, then stock is taken with conditional updates (never below zero) and the
-discount is redeemed after it (every checkout takes its locks in the same order, and as late as it can), and
-OrderPlaced is published. The payment starts once that transaction has committed, so a slow provider never holds locks.
+`place_order` runs in one transaction: the cart is priced again on the server at current prices (its discount
+code checked under a row lock), the order and its lines snapshot names and prices, then stock is taken with
+conditional updates (never below zero) as late as it can (every checkout takes its locks in the same order: code,
+variants, products), the code's use is recorded, and OrderPlaced is published. The payment starts once that
+transaction has committed, so a slow provider never holds locks.
 
 Payment outcomes:
 - test provider: settles at once. Success publishes PaymentSucceeded and `mark_paid` makes the order paid.
@@ -42,7 +43,7 @@ from patron.orders.services import _line_quantities, _lock, _require_owner_or_st
 from patron.payments.models import Payment, PaymentStatus
 from patron.payments.providers import OfflineProvider, get_provider
 from patron.payments.services import CardInput, PaymentDeclined, declined, start_payment, validate_card
-from patron.pricing.services import redeem_discount
+from patron.pricing.services import record_redemption
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -217,10 +218,11 @@ def _refuse_problems(view: CartView) -> None:
 def _create_order(
     cart: Cart, data: CheckoutInput, *, user: User | None, email: str, address: AddressInput, number: str
 ) -> Order:
-    """Inside the checkout transaction: price, write the order, take stock, redeem the discount.
+    """Inside the checkout transaction: price (locking the discount code), write the order, take stock, record the
+    code's use.
 
-    Stock and discount come last: their row locks (the variants, the product totals, the code) are held until
-    the transaction commits, so taking them last lets other checkouts of the same items wait the least.
+    Stock comes last: its row locks (the variants, the product totals) are held until the transaction commits, so
+    taking them last lets other checkouts of the same items wait the least.
     """
     view = view_cart(
         cart,
@@ -230,6 +232,7 @@ def _create_order(
         discount_code=data.discount_code,
         user=user,
         email=email,
+        for_order=True,
     )
     _refuse_problems(view)
     totals = view.quote
@@ -239,6 +242,7 @@ def _create_order(
     quantities: dict[int, int] = {}
     for item in view.items:
         quantities[item.variant.pk] = quantities.get(item.variant.pk, 0) + item.quantity
+    products = {item.variant.pk: item.variant.product_id for item in view.items}
     order = Order.objects.create(
         number=number,
         user=user,
@@ -268,9 +272,9 @@ def _create_order(
     )
     OrderStatusChange.objects.create(order=order, to_status=OrderStatus.PENDING_PAYMENT, actor=user, note="placed")
     clear_cart(cart)
-    reserve_stock(quantities)
-    if totals.discount_code:
-        redeem_discount(totals.discount_code, order_id=order.pk, subtotal=totals.subtotal, user=user, email=email)
+    reserve_stock(quantities, products=products)
+    if totals.discount_code_id is not None:
+        record_redemption(totals.discount_code_id, order_id=order.pk, amount=totals.savings, user=user, email=email)
     events.publish(events.OrderPlaced(order_id=order.pk))
     return order
 

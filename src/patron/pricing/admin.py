@@ -37,10 +37,10 @@ class DiscountCodeAdmin(admin.ModelAdmin[DiscountCode]):
     list_filter = ("is_active", "kind")
     search_fields = ("code", "note")
     readonly_fields = ("created_at",)
-    raw_id_fields = ("user",)
+    raw_id_fields = ("user", "product")
     inlines = (DiscountRedemptionInline,)
     fieldsets = (
-        (None, {"fields": ("code", "kind", "value", "min_subtotal", "is_active", "note")}),
+        (None, {"fields": ("code", "kind", "value", "product", "min_subtotal", "is_active", "note")}),
         ("Validity", {"fields": ("starts_at", "ends_at")}),
         ("Limits", {"fields": ("max_uses", "max_uses_per_customer", "user")}),
         (None, {"fields": ("created_at",)}),

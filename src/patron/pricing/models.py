@@ -15,6 +15,12 @@ from django.utils import timezone
 class DiscountKind(models.TextChoices):
     PERCENT = "percent", "Percentage of the subtotal"
     FIXED = "fixed", "Fixed amount"
+    FREE_SHIPPING = "free_shipping", "Free shipping"
+    FREE_PRODUCT = "free_product", "One unit of a product free"
+
+
+# Kinds whose worth comes from the basket (the shipping charge, a product's price), not from `value`.
+VALUELESS_KINDS = (DiscountKind.FREE_SHIPPING, DiscountKind.FREE_PRODUCT)
 
 
 def normalize_code(code: str) -> str:
@@ -30,12 +36,22 @@ class DiscountCode(models.Model):
     """A code a shopper types at checkout. How often it was used is counted from its redemptions."""
 
     code = models.CharField(max_length=40, unique=True, help_text="Stored in capitals; shoppers may type any case.")
-    kind = models.CharField(max_length=10, choices=DiscountKind.choices, default=DiscountKind.PERCENT)
+    kind = models.CharField(max_length=16, choices=DiscountKind.choices, default=DiscountKind.PERCENT)
     value = models.DecimalField(
         max_digits=10,
         decimal_places=2,
-        validators=[MinValueValidator(Decimal("0.01"))],
-        help_text="Percent (e.g. 15 for 15 %) or an amount in the store currency.",
+        default=Decimal("0.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Percent (e.g. 15 for 15 %) or an amount in the store currency; unused by free shipping and "
+        "free product codes.",
+    )
+    product = models.ForeignKey(
+        "catalog.Product",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="For a free product code: the product one unit of which is free.",
     )
     min_subtotal = models.DecimalField(
         max_digits=10, decimal_places=2, default=Decimal("0.00"), validators=[MinValueValidator(Decimal("0"))]
@@ -61,7 +77,14 @@ class DiscountCode(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         constraints = [
-            models.CheckConstraint(condition=Q(value__gt=0), name="discount_value_positive"),
+            models.CheckConstraint(
+                condition=Q(value__gt=0) | Q(kind__in=VALUELESS_KINDS), name="discount_value_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=DiscountKind.FREE_PRODUCT, product__isnull=False)
+                | (~Q(kind=DiscountKind.FREE_PRODUCT) & Q(product__isnull=True)),
+                name="discount_product_iff_free_product",
+            ),
             models.CheckConstraint(
                 condition=~Q(kind=DiscountKind.PERCENT) | Q(value__lte=100), name="discount_percent_at_most_100"
             ),
@@ -81,6 +104,12 @@ class DiscountCode(models.Model):
     def clean(self) -> None:
         # Before the uniqueness check of forms, so "summer" clashes with an existing "SUMMER".
         self.code = normalize_code(self.code)
+        if self.kind == DiscountKind.FREE_PRODUCT and self.product_id is None:
+            raise ValidationError({"product": "Choose the product a free product code gives."})
+        if self.kind != DiscountKind.FREE_PRODUCT and self.product_id is not None:
+            raise ValidationError({"product": "Only a free product code names a product."})
+        if self.kind not in VALUELESS_KINDS and (self.value is None or self.value <= 0):
+            raise ValidationError({"value": "A percentage or an amount above 0."})
 
 
 class DiscountRedemption(models.Model):

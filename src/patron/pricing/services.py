@@ -18,9 +18,11 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from patron.accounts.models import User
+from patron.catalog.models import Product
 from patron.errors import Conflict, ValidationFailed
 from patron.orders.models import OrderStatus
 from patron.pricing.models import (
+    VALUELESS_KINDS,
     DiscountCode,
     DiscountKind,
     DiscountRedemption,
@@ -47,6 +49,7 @@ class QuoteLine:
     variant_id: int
     unit_price: Decimal
     quantity: int
+    product_id: int | None = None  # needed only by free product codes
 
     @property
     def line_total(self) -> Decimal:
@@ -75,6 +78,15 @@ class Quote:
     shipping_method: str | None
     tax_rate: Decimal
     shipping_options: list[ShippingOption]
+    # What a free shipping code waived of the chosen method's price (already left out of `shipping`).
+    shipping_discount: Decimal = ZERO
+    # The code's row, locked when the quote was made for placing an order (see `quote(lock_discount=True)`).
+    discount_code_id: int | None = None
+
+    @property
+    def savings(self) -> Decimal:
+        """Everything the discount code took off: the merchandise discount and any shipping it waived."""
+        return self.discount + self.shipping_discount
 
 
 def _now(now: datetime | None) -> datetime:
@@ -89,9 +101,24 @@ def _code_error(message: str) -> ValidationFailed:
     return ValidationFailed(message, fields={"discount_code": [message]}, code="invalid_discount_code")
 
 
-def discount_amount(code: DiscountCode, subtotal: Decimal) -> Decimal:
-    """What `code` takes off `subtotal`: never more than the subtotal itself."""
-    amount = money(subtotal * code.value / 100) if code.kind == DiscountKind.PERCENT else money(code.value)
+def discount_amount(code: DiscountCode, subtotal: Decimal, lines: Sequence[QuoteLine] = ()) -> Decimal:
+    """What `code` takes off the merchandise: never more than the subtotal itself (free shipping takes off none).
+
+    A free product code takes off one unit of its product at the lowest price it has in `lines`, and is refused
+    when the basket does not hold it.
+    """
+    if code.kind == DiscountKind.FREE_SHIPPING:
+        return ZERO
+    if code.kind == DiscountKind.FREE_PRODUCT:
+        prices = [line.unit_price for line in lines if line.product_id == code.product_id and line.quantity > 0]
+        if not prices:
+            name = code.product.name if code.product is not None else "its product"
+            raise _code_error(f"This code gives one {name} free: add it to your cart to use the code.")
+        amount = money(min(prices))
+    elif code.kind == DiscountKind.PERCENT:
+        amount = money(subtotal * code.value / 100)
+    else:
+        amount = money(code.value)
     return min(amount, money(subtotal))
 
 
@@ -140,58 +167,58 @@ def _check_rules(code: DiscountCode, *, subtotal: Decimal, user: User | None, em
 
 
 def check_discount(
-    code: str, *, subtotal: Decimal, user: User | None, email: str | None, now: datetime | None = None
+    code: str,
+    *,
+    subtotal: Decimal,
+    user: User | None,
+    email: str | None,
+    now: datetime | None = None,
+    lock: bool = False,
 ) -> DiscountCode:
     """The code if this shopper may use it on `subtotal` now; ValidationFailed on `discount_code` otherwise.
 
-    Per-customer limits are checked only once the shopper is known (signed in or an email given);
-    `redeem_discount` checks them again, under a lock, when the order is placed.
+    Per-customer limits are checked only once the shopper is known (signed in or an email given). With `lock`
+    (placing an order, inside its transaction) the code's row stays locked until that transaction ends, so two
+    checkouts racing for the last use of a code are served one after the other and the second is refused; the
+    checkout then records the use with `record_redemption`. Every checkout locks its code before its stock, so
+    none can deadlock.
     """
     normalized = normalize_code(code)
-    found = DiscountCode.objects.filter(code=normalized).first() if normalized else None
+    codes = DiscountCode.objects.select_for_update() if lock else DiscountCode.objects
+    found = codes.filter(code=normalized).first() if normalized else None
     if found is None:
         raise _code_error("This code is not valid.")
     _check_rules(found, subtotal=subtotal, user=user, email=_normalize_email(email), now=_now(now))
     return found
 
 
-def redeem_discount(
-    code: str, *, order_id: int, subtotal: Decimal, user: User | None, email: str, now: datetime | None = None
+def record_redemption(
+    code_id: int, *, order_id: int, amount: Decimal, user: User | None, email: str, now: datetime | None = None
 ) -> DiscountRedemption:
-    """Record the use of `code` by an order, within the caller's transaction.
+    """Record that a new order used the code `check_discount(lock=True)` checked and locked in this transaction.
 
-    The code's row stays locked until that transaction ends, so two checkouts racing for the last use
-    of a code are served one after the other and the second is refused. Checkouts call this after
-    reserving stock, so every one of them takes its locks in the same order and none can deadlock.
-    A refusal leaves the caller's transaction to be rolled back (no savepoint: the order must not be
-    placed without the discount the shopper was shown). Redeeming again for the same order with the
-    same code returns the existing redemption (a retried checkout).
+    `amount` is everything the code took off (`Quote.savings`). An order has at most one code: a second one
+    fails the transaction, which must then roll back, as the order must not be placed without the discount the
+    shopper was shown.
     """
-    normalized = normalize_code(code)
-    email = _normalize_email(email)
-    with transaction.atomic(savepoint=False):
-        found = DiscountCode.objects.select_for_update().filter(code=normalized).first() if normalized else None
-        if found is None:
-            raise _code_error("This code is not valid.")
-        existing = DiscountRedemption.objects.filter(order_id=order_id).first()
-        if existing is not None:
-            if existing.code_id != found.pk:
-                raise Conflict("This order already has another discount code.", code="discount_already_applied")
-            return existing
-        _check_rules(found, subtotal=subtotal, user=user, email=email, now=_now(now))
-        return DiscountRedemption.objects.create(
-            code=found,
-            order_id=order_id,
-            user=user,
-            email=email,
-            amount=discount_amount(found, subtotal),
-            redeemed_at=_now(now),
-        )
+    return DiscountRedemption.objects.create(
+        code_id=code_id,
+        order_id=order_id,
+        user=user,
+        email=_normalize_email(email),
+        amount=money(amount),
+        redeemed_at=_now(now),
+    )
 
 
-def _check_issue(kind: str, value: Decimal) -> None:
+def _check_issue(kind: str, value: Decimal, product: Product | None) -> None:
     if kind not in DiscountKind.values:
         raise ValidationFailed("Unknown discount kind.", fields={"kind": [f"Choose one of {DiscountKind.values}."]})
+    if (kind == DiscountKind.FREE_PRODUCT) != (product is not None):
+        message = "A free product code needs a product, and only it takes one."
+        raise ValidationFailed(message, fields={"product": [message]})
+    if kind in VALUELESS_KINDS:
+        return
     if value <= 0 or (kind == DiscountKind.PERCENT and value > 100):
         raise ValidationFailed(
             "The discount value is out of range.",
@@ -202,7 +229,8 @@ def _check_issue(kind: str, value: Decimal) -> None:
 def issue_discount_code(
     *,
     kind: str,
-    value: Decimal,
+    value: Decimal = ZERO,
+    product: Product | None = None,
     prefix: str = "",
     min_subtotal: Decimal = Decimal("0"),
     valid_for: timedelta | None = None,
@@ -213,9 +241,11 @@ def issue_discount_code(
 ) -> DiscountCode:
     """A new code with a random, hard-to-guess body, e.g. for a loyalty reward (single use by default).
 
-    With `user` set, only that customer can redeem it; with `valid_for`, it expires that long from now.
+    With `user` set, only that customer can redeem it; with `valid_for`, it expires that long from now. Free
+    shipping waives the chosen shipping method's price; free product (with `product`) takes one unit of that
+    product off, and `value` is unused by both.
     """
-    _check_issue(kind, value)
+    _check_issue(kind, value, product)
     head = normalize_code(prefix).rstrip("-")
     starts_at = timezone.now()
     ends_at = starts_at + valid_for if valid_for is not None else None
@@ -227,7 +257,8 @@ def issue_discount_code(
                 return DiscountCode.objects.create(
                     code=f"{head}-{body}" if head else body,
                     kind=kind,
-                    value=money(value),
+                    value=ZERO if kind in VALUELESS_KINDS else money(value),
+                    product=product,
                     min_subtotal=money(min_subtotal),
                     starts_at=starts_at,
                     ends_at=ends_at,
@@ -302,19 +333,21 @@ def quote(
     user: User | None = None,
     email: str | None = None,
     now: datetime | None = None,
+    lock_discount: bool = False,
 ) -> Quote:
     """Totals for `lines` (current unit prices): subtotal - discount + shipping + tax = total.
 
     Without a chosen method the cheapest available one is used; without a country there is no tax.
     An empty basket ships nothing and costs nothing. Refusals name the field the shopper should fix.
+    `lock_discount` is for placing an order: see `check_discount` and `record_redemption`.
     """
     subtotal = sum((line.line_total for line in lines), ZERO)
     code = (
-        check_discount(discount_code, subtotal=subtotal, user=user, email=email, now=now)
+        check_discount(discount_code, subtotal=subtotal, user=user, email=email, now=now, lock=lock_discount)
         if discount_code and discount_code.strip()
         else None
     )
-    discount = discount_amount(code, subtotal) if code is not None else ZERO
+    discount = discount_amount(code, subtotal, lines) if code is not None else ZERO
     discounted = subtotal - discount
     wanted = (country or "").strip().upper()
 
@@ -324,6 +357,9 @@ def quote(
         options = shipping_options(wanted or None, discounted)
         chosen = _choose_shipping(options, shipping_method, wanted)
     shipping = chosen.price if chosen is not None else ZERO
+    shipping_discount = ZERO
+    if code is not None and code.kind == DiscountKind.FREE_SHIPPING:
+        shipping_discount, shipping = shipping, ZERO
 
     rate = tax_rate_for(wanted, region) if wanted else None
     tax_rate = rate.rate if rate is not None else Decimal("0")
@@ -341,4 +377,6 @@ def quote(
         shipping_method=chosen.code if chosen is not None else None,
         tax_rate=tax_rate,
         shipping_options=options,
+        shipping_discount=shipping_discount,
+        discount_code_id=code.pk if code is not None and lock_discount else None,
     )
