@@ -64,6 +64,8 @@ def mount_routers() -> None:
     from patron.orders.api import router as orders_router
     from patron.orders.api import shipping_router
     from patron.recommendations.api import router as recommendations_router
+    from patron.reviews.api import router as reviews_router
+    from patron.support.api import router as support_router
 
     api.add_router("/auth", accounts_router)
     api.add_router("/products", catalog_router)
@@ -73,6 +75,8 @@ def mount_routers() -> None:
     api.add_router("/analytics", analytics_router)
     api.add_router("/recommendations", recommendations_router)
     api.add_router("/loyalty", loyalty_router)
+    api.add_router("/support", support_router)
+    api.add_router("/reviews", reviews_router)
 
 
 mount_routers()

@@ -76,6 +76,9 @@ INSTALLED_APPS = [
     "patron.analytics",
     "patron.recommendations",
     "patron.loyalty",
+    "patron.support",
+    "patron.reviews",
+    "patron.followups",
     "patron.storefront",
     "patron.demo",
 ]

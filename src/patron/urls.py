@@ -20,6 +20,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("analytics/", include("patron.analytics.urls")),
     path("recommendations/", include("patron.recommendations.urls")),
     path("loyalty/", include("patron.loyalty.urls")),
+    path("support/", include("patron.support.urls")),
+    path("reviews/", include("patron.reviews.urls")),
+    path("followups/", include("patron.followups.urls")),
     path("", include("patron.storefront.urls")),
 ]
 
