@@ -61,8 +61,7 @@ window.Stripe = function (publishableKey) {
       };
     },
     confirmPayment: function (request) {
-      seen.confirmations = (seen.confirmations || 0) + 1;
-      if (document.getElementById("stripe-double-card").value === "%(declined)s") {
+      if (document.getElementById("stripe-double-card").value === "DECLINED_CARD") {
         return Promise.resolve({ error: { message: "Your card was declined." } });
       }
       window.location.assign(request.confirmParams.return_url);
@@ -70,7 +69,7 @@ window.Stripe = function (publishableKey) {
     },
   };
 };
-""" % {"declined": DECLINED_CARD}
+""".replace("DECLINED_CARD", DECLINED_CARD)
 
 
 @pytest.fixture
