@@ -262,6 +262,8 @@ ORDER_PAYMENT_TIMEOUT_MINUTES = env_int("ORDER_PAYMENT_TIMEOUT_MINUTES", 30)
 # Shared secret for carriers' signed tracking updates (POST /api/shipping/carrier-webhook); unset = refused.
 CARRIER_WEBHOOK_SECRET = os.environ.get("CARRIER_WEBHOOK_SECRET", "")
 
+# Delivered items may be returned for this many days after delivery.
+ORDER_RETURN_WINDOW_DAYS = env_int("ORDER_RETURN_WINDOW_DAYS", 30)
 STORE_NAME = os.environ.get("STORE_NAME", "Patron Demo Store")
 STORE_CURRENCY = os.environ.get("STORE_CURRENCY", "USD")
 # Anonymous catalog pages are cached this long; any catalog change invalidates them at once.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +10,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 
 from patron.orders.models import Order, OrderEmail, Shipment
@@ -59,3 +61,11 @@ def send_confirmation(order_id: int) -> bool:
     order = Order.objects.prefetch_related("lines").get(pk=order_id)
     lines = sorted(order.lines.all(), key=lambda line: line.pk)
     return _send_once(order, "confirmation", "confirmation", {"lines": lines, "order_url": guest_order_url(order)})
+
+
+def resend_confirmation(order_id: int, *, now: datetime | None = None) -> bool:
+    """The order confirmation (the shopper's invoice) again, to the order's own address, at most once an hour."""
+    order = Order.objects.prefetch_related("lines").get(pk=order_id)
+    lines = sorted(order.lines.all(), key=lambda line: line.pk)
+    key = f"invoice:{(now or timezone.now()):%Y%m%d%H}"
+    return _send_once(order, key, "confirmation", {"lines": lines, "order_url": guest_order_url(order)})

@@ -164,3 +164,30 @@ class OrderRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key}"
+
+
+class ReturnStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    RECEIVED = "received", "Received"
+    REFUNDED = "refunded", "Refunded"
+    REJECTED = "rejected", "Rejected"
+
+
+class ReturnRequest(models.Model):
+    """A shopper's request to send delivered items back; staff receive the parcel and refund with `refund_order`."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="returns")
+    status = models.CharField(max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.REQUESTED)
+    # [{"line_id": 12, "quantity": 1}, ...]: which of the order's lines, and how many units of each.
+    lines = models.JSONField(default=list)
+    reason = models.CharField(max_length=500, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"Return {self.pk} of order {self.order_id} ({self.status})"

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -33,6 +33,8 @@ from patron.orders.models import (
     OrderLine,
     OrderStatus,
     OrderStatusChange,
+    ReturnRequest,
+    ReturnStatus,
     Shipment,
     TrackingEvent,
     TrackingStatus,
@@ -55,6 +57,9 @@ TRANSITIONS: dict[str, frozenset[str]] = {
 # The order page stops following an order once nothing more can happen to it without staff.
 FINAL_STATUSES = frozenset({S.DELIVERED, S.CANCELLED, S.REFUNDED})
 SHIPPABLE_STATUSES = frozenset({S.PAID, S.PROCESSING, S.SHIPPED})
+# Before a carrier has the parcel, it can still go elsewhere.
+ADDRESS_CHANGEABLE_STATUSES = frozenset({S.PENDING_PAYMENT, S.PAID, S.PROCESSING})
+INVOICED_STATUSES = frozenset({S.PAID, S.PROCESSING, S.SHIPPED, S.DELIVERED, S.REFUNDED})
 CENT = Decimal("0.01")
 PAYMENT_NOT_RECEIVED = "payment not received"
 SIGNATURE_PREFIX = "sha256="
@@ -245,6 +250,93 @@ def expire_unpaid_orders(now: datetime | None = None) -> int:
                 _cancel_locked(order, actor=None, note=PAYMENT_NOT_RECEIVED)
                 expired += 1
     return expired
+
+
+# --- Changes before shipment, returns, the invoice -------------------------------------------------
+
+
+def change_shipping_address(order: Order, address: Mapping[str, str], *, actor: User | None) -> Order:
+    """The owner or staff send an order that has not shipped yet to another address; its history notes the change."""
+    # placement builds on this module, so its address rules are imported when needed.
+    from patron.orders.placement import AddressInput, _clean_address
+
+    _require_owner_or_staff(order, actor)
+    fields = {name: str(address.get(name) or "") for name in AddressInput.__dataclass_fields__}
+    cleaned = _clean_address(AddressInput(**fields))
+    with transaction.atomic():
+        locked = _lock(order.pk)
+        if locked.status not in ADDRESS_CHANGEABLE_STATUSES:
+            raise Conflict(
+                f"An order that is {_label(locked.status)} can no longer be sent elsewhere.", code="address_locked"
+            )
+        locked.shipping_address = asdict(cleaned)
+        locked.save(update_fields=["shipping_address"])
+        _record(locked, locked.status, actor=actor, note="shipping address changed")
+    order.shipping_address = locked.shipping_address
+    return locked
+
+
+def return_deadline(order: Order) -> datetime | None:
+    """The last moment a delivered order may be returned, ORDER_RETURN_WINDOW_DAYS after its delivery."""
+    delivered = max((s.delivered_at for s in Shipment.objects.filter(order=order) if s.delivered_at), default=None)
+    if delivered is None:
+        change = order.history.filter(to_status=S.DELIVERED).order_by("-at").first()
+        delivered = change.at if change is not None else None
+    return delivered + timedelta(days=settings.ORDER_RETURN_WINDOW_DAYS) if delivered is not None else None
+
+
+def returnable_quantities(order: Order) -> dict[int, int]:
+    """Line id -> units that can still be returned (ordered minus those in returns that were not rejected)."""
+    left = dict(OrderLine.objects.filter(order=order).values_list("pk", "quantity"))
+    for request in ReturnRequest.objects.filter(order=order).exclude(status=ReturnStatus.REJECTED):
+        for item in request.lines:
+            left[item["line_id"]] = left.get(item["line_id"], 0) - item["quantity"]
+    return {line_id: quantity for line_id, quantity in left.items() if quantity > 0}
+
+
+def start_return(
+    order: Order, *, actor: User | None, lines: Mapping[int, int] | None = None, reason: str = ""
+) -> ReturnRequest:
+    """The owner or staff ask to send delivered items back within the return window.
+
+    `lines` maps line ids to units; None returns every unit not already in a return.
+    """
+    _require_owner_or_staff(order, actor)
+    with transaction.atomic():
+        locked = _lock(order.pk)
+        if locked.status != S.DELIVERED:
+            raise Conflict(f"An order that is {_label(locked.status)} cannot be returned.", code="not_delivered")
+        deadline = return_deadline(locked)
+        if deadline is not None and timezone.now() > deadline:
+            raise Conflict(f"The return window closed on {deadline:%d %B %Y}.", code="return_window_closed")
+        returnable = returnable_quantities(locked)
+        wanted = dict(returnable) if lines is None else {int(key): int(value) for key, value in lines.items()}
+        if not wanted or any(not 1 <= units <= returnable.get(line, 0) for line, units in wanted.items()):
+            message = "Choose items of this order that have not been returned yet."
+            raise ValidationFailed(message, fields={"lines": [message]})
+        request = ReturnRequest.objects.create(
+            order=locked,
+            lines=[{"line_id": line, "quantity": units} for line, units in sorted(wanted.items())],
+            reason=reason[:MAX_NOTE_LENGTH],
+            actor=actor if actor is not None and actor.is_authenticated else None,
+        )
+        _record(locked, locked.status, actor=actor, note=f"return {request.pk} requested")
+    return request
+
+
+def resend_invoice(order: Order, *, actor: User | None) -> bool:
+    """Send the order's confirmation with its totals again, only ever to the order's own address, at most hourly.
+
+    Owners and staff may ask; a guest's caller must already have checked that they know the order's e-mail.
+    Returns False when it was already sent this hour.
+    """
+    from patron.orders import emails  # emails builds on placement, which builds on this module
+
+    if actor is not None and actor.is_authenticated:
+        _require_owner_or_staff(order, actor)
+    if order.status not in INVOICED_STATUSES:
+        raise Conflict("An order has an invoice once it is paid.", code="not_invoiced")
+    return emails.resend_confirmation(order.pk)
 
 
 # --- Shipments and tracking ------------------------------------------------------------------------
