@@ -48,16 +48,21 @@ def temporal_split(log: PurchaseLog, *, test_days: int = DEFAULT_TEST_DAYS) -> T
     if not len(log):
         raise ValueError("The purchase log is empty.")
     last_day = log.timestamps.max().astype("datetime64[D]")
-    cutoff = (last_day - np.timedelta64(test_days - 1, "D")).astype("datetime64[s]")
+    return split_at(log, (last_day - np.timedelta64(test_days - 1, "D")).astype("datetime64[s]"))
+
+
+def validation_split(log: PurchaseLog, *, test_days: int = DEFAULT_TEST_DAYS) -> TemporalSplit:
+    """The same protocol on the training part only: the `test_days` before the test period are the validation
+    period, for tuning without looking at the test period."""
+    test = temporal_split(log, test_days=test_days)
+    return split_at(test.train, test.cutoff - np.timedelta64(test_days, "D"))
+
+
+def split_at(log: PurchaseLog, cutoff: np.datetime64) -> TemporalSplit:
     before = log.timestamps < cutoff
     if before.all() or not before.any():
         raise ValueError(f"A cut-off at {cutoff} leaves nothing to train or nothing to test on.")
     return TemporalSplit(train=log.select(before), test=log.select(~before), cutoff=cutoff)
-
-
-def validation_split(log: PurchaseLog, *, test_days: int = DEFAULT_TEST_DAYS) -> TemporalSplit:
-    """The same protocol inside the training part only, for tuning without looking at the test period."""
-    return temporal_split(temporal_split(log, test_days=test_days).train, test_days=test_days)
 
 
 @dataclass(frozen=True)

@@ -138,30 +138,27 @@ class ItemKNN(_ItemScorer):
     def fit(self, interactions: sp.csr_matrix) -> None:
         matrix = sp.csr_matrix(interactions, dtype=np.float32)
         self.items = matrix.shape[1]
-        overlap = sp.csr_matrix(matrix.T @ matrix, dtype=np.float32)
-        overlap.setdiag(0)
-        overlap.eliminate_zeros()
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
-        rows = np.repeat(np.arange(self.items), np.diff(overlap.indptr))
-        overlap.data /= norms[rows] * norms[overlap.indices] + self.shrink
-        self.similarity = _keep_top(overlap, self.neighbours)
+        overlap = (matrix.T @ matrix).toarray()
+        norms = np.sqrt(np.diag(overlap)).copy()
+
+        def block(start: int, stop: int) -> np.ndarray:
+            diagonal = np.arange(start, stop)
+            scale = norms[start:stop, None] * norms[None, :] + self.shrink
+            cosine = np.divide(overlap[start:stop], scale, out=np.zeros_like(scale), where=scale > 0)
+            return without(cosine, diagonal - start, diagonal)
+
+        indices, values = rank_blocks(self.items, self.neighbours, block)
+        kept = indices >= 0
+        rows = np.broadcast_to(np.arange(self.items)[:, None], indices.shape)
+        self.similarity = sp.csr_matrix(
+            (values[kept], (rows[kept], indices[kept])), shape=(self.items, self.items), dtype=np.float32
+        )
 
     def _user_scores(self, history: sp.csr_matrix) -> np.ndarray:
         return _dense(history @ self.similarity)
 
     def _item_scores(self, start: int, stop: int) -> np.ndarray:
         return _dense(self.similarity[start:stop])
-
-
-def _keep_top(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Each row's k largest entries; the rest are dropped."""
-    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = np.lexsort((-matrix.data, rows))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order)) - matrix.indptr[rows[order]]
-    kept = sp.csr_matrix((matrix.data * (rank < k), matrix.indices, matrix.indptr), shape=matrix.shape)
-    kept.eliminate_zeros()
-    return kept
 
 
 class EASE(_ItemScorer):
