@@ -69,12 +69,29 @@ class PaymentRefunded(Event):
     amount: str
 
 
+@dataclass(frozen=True)
+class CustomerRegistered(Event):
+    user_id: int
+    referral_code: str  # a friend's code given at sign-up, or ""
+
+
+@dataclass(frozen=True)
+class ReviewApproved(Event):
+    review_id: int
+    user_id: int
+    product_id: int
+
+
 # Event type -> dotted paths of the tasks that handle it, in the order they are enqueued.
 SUBSCRIBERS: dict[type[Event], tuple[str, ...]] = {
     PaymentSucceeded: ("patron.orders.tasks.mark_order_paid",),
-    OrderPaid: ("patron.orders.tasks.send_confirmation_email",),
+    OrderPaid: ("patron.orders.tasks.send_confirmation_email", "patron.loyalty.tasks.award_order_points"),
     OrderShipped: ("patron.orders.tasks.send_shipped_email",),
-    OrderDelivered: ("patron.orders.tasks.send_delivered_email",),
+    OrderDelivered: ("patron.orders.tasks.send_delivered_email", "patron.loyalty.tasks.schedule_order_points"),
+    OrderCancelled: ("patron.loyalty.tasks.reverse_order_points",),
+    PaymentRefunded: ("patron.loyalty.tasks.reverse_refunded_points",),
+    CustomerRegistered: ("patron.loyalty.tasks.welcome_customer",),
+    ReviewApproved: ("patron.loyalty.tasks.award_review_points",),
 }
 
 

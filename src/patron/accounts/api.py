@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from django.core.exceptions import ValidationError
@@ -43,6 +43,9 @@ class RegisterIn(Schema):
     email: Email
     password: Password
     name: Name = ""
+    referral_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = Field(
+        "", description="A friend's referral code, from their invitation link."
+    )
 
 
 class LoginIn(Schema):
@@ -119,12 +122,14 @@ class PreferencesIn(Schema):
     channels: list[Channel] | None = Field(default=None, max_length=len(Channel.values))
     marketing_consent: bool | None = None
     favourite_categories: list[Annotated[int, Field(gt=0)]] | None = Field(default=None, max_length=200)
+    birthday: date | None = Field(default=None, description="Omit to keep; null to forget.")
 
 
 class PreferencesOut(Schema):
     channels: list[str]
     marketing_consent: bool
     marketing_consent_at: datetime | None
+    birthday: date | None
     favourite_categories: list[CategoryRef]
 
     @staticmethod
@@ -152,7 +157,9 @@ def _user(request: HttpRequest) -> User:
 
 @router.post("/register", response={201: RegisterOut}, summary="Create an account and sign in")
 def register(request: HttpRequest, payload: RegisterIn) -> Status[dict[str, object]]:
-    user = services.register_user(email=payload.email, password=payload.password, name=payload.name)
+    user = services.register_user(
+        email=payload.email, password=payload.password, name=payload.name, referral_code=payload.referral_code
+    )
     return Status(201, {"user": user, **_tokens(tokens.issue_tokens(user))})
 
 
@@ -231,6 +238,8 @@ def get_preferences(request: HttpRequest) -> Preferences:
 
 @router.put("/me/preferences", response=PreferencesOut, auth=jwt_auth)
 def update_preferences(request: HttpRequest, payload: PreferencesIn) -> Preferences:
+    if "birthday" in payload.model_fields_set:
+        services.set_birthday(_user(request), payload.birthday)
     return services.update_preferences(
         _user(request),
         channels=[channel.value for channel in payload.channels] if payload.channels is not None else None,

@@ -35,6 +35,13 @@ class RegisterForm(forms.Form):
     password2 = forms.CharField(
         label="Password (again)", strip=False, max_length=1024, widget=_password_input("new-password")
     )
+    referral_code = forms.CharField(
+        label="Referral code (optional)",
+        max_length=40,
+        required=False,
+        help_text="From a friend's invitation: you both earn points after your first order.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}),
+    )
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -120,6 +127,12 @@ class PreferencesForm(forms.Form):
     )
     marketing_consent = forms.BooleanField(
         label="Send me offers and news", required=False, help_text="You can withdraw this at any time."
+    )
+    birthday = forms.DateField(
+        label="Birthday (optional)",
+        required=False,
+        help_text="We send a treat on your birthday.",
+        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}, format="%Y-%m-%d"),
     )
 
 

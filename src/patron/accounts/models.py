@@ -103,6 +103,7 @@ class Preferences(models.Model):
     channels = models.JSONField(default=list, blank=True, help_text="Channels the user accepts, e.g. email, sms")
     marketing_consent = models.BooleanField(default=False)
     marketing_consent_at = models.DateTimeField(null=True, blank=True)
+    birthday = models.DateField(null=True, blank=True, help_text="For a birthday treat from the loyalty program.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

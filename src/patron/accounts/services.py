@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from patron import events
 from patron.accounts import tokens
 from patron.accounts.models import Address, Channel, Preferences, User
 from patron.catalog.models import Category
@@ -31,6 +33,8 @@ MAX_ID = 2**63 - 1
 NAME_MAX_LENGTH = 150
 EMAIL_MAX_LENGTH = 254
 INVALID_CREDENTIALS = "The email or password is incorrect."
+REFERRAL_CODE_MAX_LENGTH = 40
+OLDEST_BIRTH_YEAR = 1900
 
 
 def normalize_email(email: str) -> str:
@@ -99,15 +103,21 @@ def _validate_new_password(password: str, user: User, field: str = "password") -
 # Registration
 
 
-def register_user(*, email: str, password: str, name: str = "") -> User:
+def register_user(*, email: str, password: str, name: str = "", referral_code: str = "") -> User:
+    """A new customer; `referral_code` (a friend's, from their invitation link) goes out with CustomerRegistered."""
     email = _clean_email(email)
     name = _clean_name(name)
+    referral_code = _text("referral_code", referral_code)
+    if len(referral_code) > REFERRAL_CODE_MAX_LENGTH:
+        message = f"Use at most {REFERRAL_CODE_MAX_LENGTH} characters."
+        raise ValidationFailed("The referral code is too long.", fields={"referral_code": [message]})
     _ensure_email_free(email)
     _validate_new_password(password, User(email=email, name=name))
     try:
         with transaction.atomic():
             user = User.objects.create_user(email=email, password=password, name=name)
             Preferences.objects.create(user=user)
+            events.publish(events.CustomerRegistered(user_id=user.pk, referral_code=referral_code))
     except IntegrityError as exc:
         # Two sign-ups with the same address raced past the check above.
         message = "An account with this email address already exists."
@@ -364,3 +374,13 @@ def update_preferences(
         if categories is not None:
             preferences.favourite_categories.set(categories)
     return get_preferences(user)
+
+
+def set_birthday(user: User, birthday: date | None) -> Preferences:
+    """Remember (or forget, with None) the user's birthday; it must be a real date in the past."""
+    if birthday is not None and not (date(OLDEST_BIRTH_YEAR, 1, 1) <= birthday <= timezone.localdate()):
+        raise ValidationFailed("Enter your date of birth.", fields={"birthday": ["Enter a date in the past."]})
+    preferences = get_preferences(user)
+    preferences.birthday = birthday
+    preferences.save(update_fields=["birthday", "updated_at"])
+    return preferences

@@ -41,13 +41,15 @@ def _next_url(request: HttpRequest) -> str:
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("accounts:profile")
-    form = forms.RegisterForm(request.POST or None)
+    # A friend's invitation link carries their referral code as `?ref=`.
+    form = forms.RegisterForm(request.POST or None, initial={"referral_code": request.GET.get("ref", "")})
     if request.method == "POST" and form.is_valid():
         try:
             user = services.register_user(
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["password1"],
                 name=form.cleaned_data["name"],
+                referral_code=form.cleaned_data["referral_code"],
             )
         except DomainError as error:
             forms.apply_domain_error(form, error, {"password": "password1"})
@@ -168,10 +170,12 @@ def preferences(request: HttpRequest) -> HttpResponse:
             "favourite_categories": [category.pk for category in current.favourite_categories.all()],
             "channels": current.channels,
             "marketing_consent": current.marketing_consent,
+            "birthday": current.birthday,
         },
     )
     if request.method == "POST" and form.is_valid():
         try:
+            services.set_birthday(user, form.cleaned_data["birthday"])
             services.update_preferences(
                 user,
                 channels=form.cleaned_data["channels"],
