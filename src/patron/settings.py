@@ -271,6 +271,19 @@ CATALOG_PAGE_CACHE_SECONDS = env_int("CATALOG_PAGE_CACHE_SECONDS", 300)
 # `make bench` adds a bare reference page under /bench/; never set in normal use.
 BENCH_URLS = env_bool("PATRON_BENCH")
 
+# Reviews: customer photos are re-encoded as JPEG no larger than this many pixels on their longer side.
+REVIEWS_PHOTO_MAX_MB = env_int("REVIEWS_PHOTO_MAX_MB", 8)
+REVIEWS_PHOTO_MAX_EDGE = env_int("REVIEWS_PHOTO_MAX_EDGE", 1600)
+REVIEWS_MAX_PHOTOS = env_int("REVIEWS_MAX_PHOTOS", 5)
+# How long the "write a review" links in review-request emails work without signing in.
+REVIEWS_LINK_MAX_AGE_DAYS = env_int("REVIEWS_LINK_MAX_AGE_DAYS", 60)
+# "N people bought this in the last 24 hours" shows from this many buyers on (never invented, never padded).
+REVIEWS_RECENT_BUYERS_MIN = env_int("REVIEWS_RECENT_BUYERS_MIN", 2)
+# Follow-up emails: how long their links (survey, unsubscribe, tracked links, cart restore) stay valid, and how
+# often at most one customer gets an abandoned-cart reminder.
+FOLLOWUPS_LINK_MAX_AGE_DAYS = env_int("FOLLOWUPS_LINK_MAX_AGE_DAYS", 90)
+FOLLOWUPS_CART_REMINDER_COOLDOWN_DAYS = env_int("FOLLOWUPS_CART_REMINDER_COOLDOWN_DAYS", 7)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
