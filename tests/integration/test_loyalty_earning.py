@@ -68,7 +68,7 @@ def buy(
     address: dict[str, str] | None = None,
 ) -> Order:
     """A paid order of the customer's whose points were credited at `now` (as OrderPaid's subscriber does)."""
-    order = make_order(list(lines), user=user, shipping=shipping)
+    order = make_order(list(lines), user=user, shipping=shipping, placed_at=now)
     if address is not None:
         Order.objects.filter(pk=order.pk).update(shipping_address=address)
         order.refresh_from_db()
@@ -78,10 +78,10 @@ def buy(
 
 
 def balance(user: User) -> tuple[int, int]:
-    account = LoyaltyPoints.objects.get(user=user)
+    """The customer's (available, pending) points, having checked that they agree with the ledger."""
     check = services.check_balance(user.pk)
     assert check.agrees, check
-    return account.points, account.pending
+    return check.points, check.pending
 
 
 def kinds(user: User) -> list[tuple[str, int, int]]:
@@ -101,7 +101,9 @@ def kitchen() -> Category:
 
 @pytest.fixture
 def mug(kitchen: Category) -> Variant:
-    return make_product("Stoneware mug", category=make_category("Mugs", parent=kitchen), price="20.00", stock=50).variants.get()
+    return make_product(
+        "Stoneware mug", category=make_category("Mugs", parent=kitchen), price="20.00", stock=50
+    ).variants.get()
 
 
 @pytest.fixture
@@ -154,9 +156,7 @@ def test_rules_off_or_outside_their_dates_earn_nothing(customer: User, mug: Vari
     assert not PointsEntry.objects.exists()
 
 
-def test_a_cap_limits_one_order_and_a_limit_the_number_of_awards(
-    customer: User, mug: Variant, clock: datetime
-) -> None:
+def test_a_cap_limits_one_order_and_a_limit_the_number_of_awards(customer: User, mug: Variant, clock: datetime) -> None:
     make_rule(RuleKind.SPEND, 1, max_points_per_award=30, max_awards_per_customer=2)
     for _ in range(3):
         buy(customer, (mug, 2), now=clock)
@@ -263,7 +263,9 @@ def test_an_earlier_cancelled_order_does_not_spend_the_first_order_bonus(
     assert balance(customer) == (0, 50)
 
 
-def test_review_points_once_per_product_and_customer(customer: User, mug: Variant, lamp: Variant, clock: datetime) -> None:
+def test_review_points_once_per_product_and_customer(
+    customer: User, mug: Variant, lamp: Variant, clock: datetime
+) -> None:
     make_rule(RuleKind.REVIEW, 25)
     services.award_review_points(customer.pk, mug.product_id, clock)
     services.award_review_points(customer.pk, mug.product_id, clock)  # a second review of the same product
