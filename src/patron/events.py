@@ -85,6 +85,7 @@ class ReviewApproved(Event):
 # Event type -> dotted paths of the tasks that handle it, in the order they are enqueued.
 SUBSCRIBERS: dict[type[Event], tuple[str, ...]] = {
     PaymentSucceeded: ("patron.orders.tasks.mark_order_paid",),
+    OrderPlaced: ("patron.analytics.tasks.record_order_placed",),
     OrderPaid: ("patron.orders.tasks.send_confirmation_email", "patron.loyalty.tasks.award_order_points"),
     OrderShipped: ("patron.orders.tasks.send_shipped_email",),
     OrderDelivered: ("patron.orders.tasks.send_delivered_email", "patron.loyalty.tasks.schedule_order_points"),

@@ -94,6 +94,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "patron.middleware.NotFoundAs404Middleware",
+    "patron.analytics.middleware.VisitorMiddleware",
 ]
 
 ROOT_URLCONF = "patron.urls"
@@ -268,6 +269,20 @@ STORE_NAME = os.environ.get("STORE_NAME", "Patron Demo Store")
 STORE_CURRENCY = os.environ.get("STORE_CURRENCY", "USD")
 # Anonymous catalog pages are cached this long; any catalog change invalidates them at once.
 CATALOG_PAGE_CACHE_SECONDS = env_int("CATALOG_PAGE_CACHE_SECONDS", 300)
+# Behaviour analytics (patron.analytics): events wait in Redis (or in each process's memory without Redis) and are
+# stored in batches of ANALYTICS_BATCH_SIZE; in memory, also once the oldest is ANALYTICS_FLUSH_SECONDS old. Redis
+# keeps at most ANALYTICS_BUFFER_MAX waiting events. Events older than ANALYTICS_RETENTION_DAYS are purged nightly.
+ANALYTICS_ENABLED = env_bool("ANALYTICS_ENABLED", True)
+ANALYTICS_RETENTION_DAYS = env_int("ANALYTICS_RETENTION_DAYS", 180)
+ANALYTICS_BATCH_SIZE = env_int("ANALYTICS_BATCH_SIZE", 100)
+ANALYTICS_FLUSH_SECONDS = env_int("ANALYTICS_FLUSH_SECONDS", 10)
+ANALYTICS_BUFFER_MAX = env_int("ANALYTICS_BUFFER_MAX", 100_000)
+# Events a page's script may report per minute (POST /api/analytics/events), per visitor and per client address.
+ANALYTICS_COLLECT_PER_MINUTE = env_int("ANALYTICS_COLLECT_PER_MINUTE", 60)
+ANALYTICS_COLLECT_PER_MINUTE_PER_IP = env_int("ANALYTICS_COLLECT_PER_MINUTE_PER_IP", 600)
+# Google Analytics 4 (e.g. G-ABC123XYZ): off when empty. When set, visitors get a consent banner and gtag.js is
+# loaded only after they accept.
+GA4_MEASUREMENT_ID = os.environ.get("GA4_MEASUREMENT_ID", "")
 # `make bench` adds a bare reference page under /bench/; never set in normal use.
 BENCH_URLS = env_bool("PATRON_BENCH")
 

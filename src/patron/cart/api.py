@@ -13,6 +13,7 @@ from ninja.security import APIKeyHeader
 
 from patron.accounts.auth import JWTAuth
 from patron.accounts.models import User
+from patron.analytics import services as analytics
 from patron.cart import services
 from patron.cart.models import Cart
 from patron.cart.services import CART_TOKEN_HEADER, CartItem, CartView
@@ -193,7 +194,8 @@ def add_to_cart(request: HttpRequest, response: HttpResponse, payload: AddIn) ->
     with transaction.atomic():
         cart = _cart(request, create=True)
         assert cart is not None
-        services.add_item(cart, payload.variant_id, payload.quantity)
+        line = services.add_item(cart, payload.variant_id, payload.quantity)
+    analytics.track_cart_added(request, line, payload.quantity)
     return Status(201, _respond(request, response, cart))
 
 
@@ -207,5 +209,6 @@ def change_quantity(request: HttpRequest, response: HttpResponse, line_id: LineI
 @router.delete("/{line_id}", response=CartOut, summary="Remove a line")
 def remove_line(request: HttpRequest, response: HttpResponse, line_id: LineId) -> CartOut:
     cart = _existing_cart(request)
+    analytics.track_cart_removal(request, cart, line_id)
     services.remove_line(cart, line_id)
     return _respond(request, response, cart)

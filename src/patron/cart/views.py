@@ -17,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST, require_safe
 
 from patron.accounts.models import User
+from patron.analytics import services as analytics
 from patron.cart import services
 from patron.cart.models import Cart
 from patron.catalog.models import Product
@@ -114,6 +115,7 @@ def update(request: HttpRequest, line_id: int) -> HttpResponse:
 @require_POST
 def remove(request: HttpRequest, line_id: int) -> HttpResponse:
     cart = _own_cart(request)
+    analytics.track_cart_removal(request, cart, line_id)
     services.remove_line(cart, line_id)
     return _after_change(request, cart, "The item was removed from your cart.")
 
@@ -173,6 +175,7 @@ def add(request: HttpRequest) -> HttpResponse:
             context = {"product_id": product_id, "error": error.message}
             return _fragment(request, "cart/_buy_form.html", context)
         return _buy_page(request, get_product(product_id), error=error.message, status=422)
+    analytics.track_cart_added(request, line, quantity)
     added = f"Added {line.variant.product.name} (quantity {quantity}) to your cart."
     if request.htmx:  # type: ignore[attr-defined]
         return _fragment(request, "cart/_buy_form.html", {"product_id": product_id, "added": added})

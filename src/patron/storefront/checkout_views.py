@@ -28,6 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from patron.accounts.models import Address, User
+from patron.analytics import services as analytics
 from patron.cart.models import Cart
 from patron.cart.services import CartView, cart_for_request, view_cart
 from patron.errors import DomainError, ValidationFailed
@@ -233,6 +234,7 @@ def checkout(request: HttpRequest) -> HttpResponse:
         if not context["view"].items:
             messages.info(request, "Your cart is empty: add something before checking out.")
             return redirect("cart:detail")
+        analytics.track_checkout_started(request, context["view"])
         return render(request, "storefront/checkout/checkout.html", context)
 
     values = _values(request.POST)
