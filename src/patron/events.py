@@ -82,6 +82,13 @@ class ReviewApproved(Event):
     product_id: int
 
 
+@dataclass(frozen=True)
+class ConversationResolved(Event):
+    """A support conversation was marked resolved (e.g. so a satisfaction survey can follow)."""
+
+    conversation_id: int
+
+
 # Event type -> dotted paths of the tasks that handle it, in the order they are enqueued.
 SUBSCRIBERS: dict[type[Event], tuple[str, ...]] = {
     PaymentSucceeded: ("patron.orders.tasks.mark_order_paid",),

@@ -305,3 +305,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
+
+# Support assistant (patron.support). Intents come from SUPPORT_INTENTS_FILE (default: the shipped
+# support/data/intents.yaml); the model trained from them is cached in SUPPORT_MODEL_DIR. Below
+# SUPPORT_CONFIDENCE_THRESHOLD the assistant asks what the shopper means instead of guessing.
+SUPPORT_INTENTS_FILE = os.environ.get("SUPPORT_INTENTS_FILE", "")
+SUPPORT_MODEL_DIR = Path(os.environ.get("SUPPORT_MODEL_DIR") or VAR_DIR / "support-model")
+SUPPORT_CONFIDENCE_THRESHOLD = float(os.environ.get("SUPPORT_CONFIDENCE_THRESHOLD") or "0.45")
+# Optional generative mode: an OpenAI-compatible chat endpoint (e.g. http://127.0.0.1:11434/v1 for Ollama) phrases
+# the replies, grounded in the articles and tool results. Off when SUPPORT_LLM_BASE_URL is empty.
+SUPPORT_LLM_BASE_URL = os.environ.get("SUPPORT_LLM_BASE_URL", "")
+SUPPORT_LLM_MODEL = os.environ.get("SUPPORT_LLM_MODEL", "")
+SUPPORT_LLM_API_KEY = os.environ.get("SUPPORT_LLM_API_KEY", "")
+SUPPORT_LLM_TIMEOUT_SECONDS = float(os.environ.get("SUPPORT_LLM_TIMEOUT_SECONDS") or "20")

@@ -1,5 +1,244 @@
+"""/api/support: chat with the assistant, open tickets, and read one's own conversations and tickets.
+
+Customers call with their bearer token. Guests call without one: the first `POST /chat` answers a conversation
+`token`, sent back as `X-Support-Token` to continue or read that conversation (and nothing else).
+"""
+
 from __future__ import annotations
 
-from ninja import Router
+from datetime import datetime
+from typing import Annotated, Any
 
+from django.http import HttpRequest
+from ninja import Field, Router, Schema, Status
+from ninja.security import APIKeyHeader
+from pydantic import StringConstraints
+
+from patron.accounts.auth import JWTAuth
+from patron.accounts.models import User
+from patron.support import chat, services
+from patron.support.models import Channel, Conversation, Message, Ticket
+
+TOKEN_HEADER = "X-Support-Token"  # noqa: S105 (a header name)
+MAX_ID = 2**63 - 1
+
+
+class Guest:
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+
+class SupportTokenAuth(APIKeyHeader):
+    """Guests, with or without a conversation token; a bearer token never falls back to guest access."""
+
+    param_name = TOKEN_HEADER
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Guest | None:
+        if "HTTP_AUTHORIZATION" in request.META:
+            return None
+        return Guest(key or "")
+
+
+jwt_auth = JWTAuth()
 router = Router(tags=["support"])
+either = [jwt_auth, SupportTokenAuth()]
+
+
+def _user(request: HttpRequest) -> User | None:
+    caller = request.auth  # type: ignore[attr-defined]
+    return caller if isinstance(caller, User) else None
+
+
+def _token(request: HttpRequest) -> str:
+    caller = request.auth  # type: ignore[attr-defined]
+    return caller.token if isinstance(caller, Guest) else ""
+
+
+class QuickReplyOut(Schema):
+    label: str
+    value: str
+
+
+class CitationOut(Schema):
+    title: str
+    url: str
+
+
+class ProductOut(Schema):
+    name: str
+    price: str
+    url: str
+    stock: str
+    in_stock: bool
+
+
+class MessageOut(Schema):
+    id: int
+    sender: str
+    body: str
+    intent: str
+    confidence: float | None
+    created_at: datetime
+    quick_replies: list[QuickReplyOut]
+    actions: list[dict[str, str]]
+    citations: list[CitationOut]
+    products: list[ProductOut]
+
+    @staticmethod
+    def resolve_quick_replies(message: Message) -> list[Any]:
+        return list(message.data.get("quick_replies", []))
+
+    @staticmethod
+    def resolve_actions(message: Message) -> list[Any]:
+        return list(message.data.get("actions", []))
+
+    @staticmethod
+    def resolve_citations(message: Message) -> list[Any]:
+        return list(message.data.get("citations", []))
+
+    @staticmethod
+    def resolve_products(message: Message) -> list[Any]:
+        return list(message.data.get("products", []))
+
+
+class ChatIn(Schema):
+    message: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=services.MAX_MESSAGE_LENGTH)
+    ]
+    conversation_id: int | None = Field(None, ge=1, le=MAX_ID, description="Omit to start a conversation")
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = Field(
+        "", description="Guests: where the team may answer"
+    )
+
+
+class ChatOut(Schema):
+    conversation_id: int
+    token: str = Field(description=f"Guests: send it as {TOKEN_HEADER} to continue this conversation")
+    status: str
+    handed_off: bool
+    message: MessageOut
+    reply: MessageOut | None = Field(description="The assistant's answer; none while people handle the conversation")
+
+
+class ConversationSummaryOut(Schema):
+    id: int
+    channel: str
+    status: str
+    intent: str
+    created_at: datetime
+    last_message_at: datetime
+    order_number: str | None
+
+    @staticmethod
+    def resolve_order_number(conversation: Conversation) -> str | None:
+        return conversation.order.number if conversation.order_id and conversation.order else None
+
+
+class ConversationOut(ConversationSummaryOut):
+    messages: list[MessageOut]
+
+    @staticmethod
+    def resolve_messages(conversation: Conversation) -> list[Message]:
+        return list(services.public_messages(conversation))
+
+
+class TicketIn(Schema):
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
+    email: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] = Field(
+        "", description="Required for guests"
+    )
+    order_number: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] = Field(
+        "", description="The order it is about; guests must also give the order's e-mail"
+    )
+    conversation_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class TicketOut(Schema):
+    id: int
+    subject: str
+    description: str
+    status: str
+    priority: str
+    order_number: str | None
+    conversation_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None
+
+    @staticmethod
+    def resolve_order_number(ticket: Ticket) -> str | None:
+        return ticket.order.number if ticket.order_id and ticket.order else None
+
+
+@router.post(
+    "/chat",
+    response=ChatOut,
+    auth=either,
+    summary="Send a message to the assistant",
+    description="Starts a conversation without `conversation_id`. The reply carries quick replies (send their "
+    "`value` as the next message), the actions proposed or taken, cited articles and found products. Actions that "
+    "change an order are only proposed until the shopper answers yes.",
+)
+def send_message(request: HttpRequest, payload: ChatIn) -> dict[str, Any]:
+    result = chat.send(
+        _user(request),
+        payload.message,
+        conversation_id=payload.conversation_id,
+        token=_token(request),
+        channel=Channel.API,
+        email=payload.email,
+    )
+    conversation = result.conversation
+    return {
+        "conversation_id": conversation.pk,
+        "token": conversation.token,
+        "status": conversation.status,
+        "handed_off": conversation.status in services.OPEN_FOR_PEOPLE,
+        "message": result.message,
+        "reply": result.reply,
+    }
+
+
+@router.get("/conversations", response=list[ConversationSummaryOut], auth=jwt_auth, summary="Your conversations")
+def list_conversations(request: HttpRequest) -> list[Conversation]:
+    return list(services.list_conversations(_user(request)).select_related("order")[:100])
+
+
+@router.get(
+    "/conversations/{int:conversation_id}",
+    response=ConversationOut,
+    auth=either,
+    summary="One of your conversations with its messages",
+)
+def get_conversation(request: HttpRequest, conversation_id: int) -> Conversation:
+    return services.get_conversation(_user(request), conversation_id, token=_token(request))
+
+
+@router.post("/ticket", response={201: TicketOut}, auth=either, summary="Open a ticket for the team")
+def open_ticket(request: HttpRequest, payload: TicketIn) -> Status[Ticket]:
+    user = _user(request)
+    conversation = (
+        services.get_conversation(user, payload.conversation_id, token=_token(request))
+        if payload.conversation_id
+        else None
+    )
+    ticket = services.open_ticket(
+        user,
+        subject=payload.subject,
+        description=payload.description,
+        email=payload.email,
+        order_number=payload.order_number,
+        conversation=conversation,
+    )
+    return Status(201, ticket)
+
+
+@router.get("/tickets", response=list[TicketOut], auth=jwt_auth, summary="Your tickets")
+def list_tickets(request: HttpRequest) -> list[Ticket]:
+    return list(services.list_tickets(_user(request))[:100])
+
+
+@router.get("/tickets/{int:ticket_id}", response=TicketOut, auth=jwt_auth, summary="One of your tickets")
+def get_ticket(request: HttpRequest, ticket_id: int) -> Ticket:
+    return services.get_ticket(_user(request), ticket_id)

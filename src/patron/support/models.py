@@ -1,0 +1,197 @@
+"""Support: contacts, conversations with their messages, tickets, and the knowledge-base articles.
+
+Every channel (web chat, the API, later e-mail or messaging apps) shares these rows. A conversation's and a
+ticket's status changes are appended to their event tables, never overwritten, so the history can be audited.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Contact(models.Model):
+    """Whoever asks for help: a customer (linked to their account) or a guest known by e-mail or phone."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="support_contact"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    email = models.EmailField(blank=True, db_index=True)
+    phone = models.CharField(max_length=30, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name or self.email or self.phone or f"guest {self.pk}"
+
+
+class Channel(models.TextChoices):
+    WEB = "web", "Web chat"
+    API = "api", "API"
+    EMAIL = "email", "E-mail"
+    PHONE = "phone", "Phone"
+
+
+class ConversationStatus(models.TextChoices):
+    # The assistant is handling it; nobody on the team needs to look.
+    PENDING = "pending", "Pending (assistant)"
+    OPEN = "open", "Open"
+    SNOOZED = "snoozed", "Snoozed"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Conversation(models.Model):
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="conversations")
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
+    status = models.CharField(
+        max_length=10, choices=ConversationStatus.choices, default=ConversationStatus.PENDING, db_index=True
+    )
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.CharField(max_length=50, blank=True)
+    labels = models.JSONField(default=list, blank=True)
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="support_conversations"
+    )
+    # The last intent the assistant recognised, and why it handed over (shown to agents in the inbox).
+    intent = models.CharField(max_length=50, blank=True)
+    handoff_reason = models.CharField(max_length=200, blank=True)
+    suggested_reply = models.TextField(blank=True)
+    # What the assistant remembers between messages: the order being discussed, an action awaiting confirmation...
+    state = models.JSONField(default=dict, blank=True)
+    # Lets a guest read and continue their own conversation through the API.
+    token = models.CharField(max_length=64, unique=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ("-last_message_at", "-id")
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} ({self.status})"
+
+
+class Sender(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    ASSISTANT = "assistant", "Assistant"
+    AGENT = "agent", "Agent"
+    SYSTEM = "system", "System"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    sender = models.CharField(max_length=10, choices=Sender.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField()
+    # Private notes are for the team only: never shown to the shopper or returned by the shopper's API.
+    private = models.BooleanField(default=False)
+    intent = models.CharField(max_length=50, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    # Quick replies, actions proposed or taken, cited articles and products, as the API returns them.
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("created_at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.sender}: {self.body[:40]}"
+
+
+class ConversationEvent(models.Model):
+    """The conversation's history: status, assignee, priority and label changes, with who made them and when."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    field = models.CharField(max_length=20)
+    from_value = models.CharField(max_length=200, blank=True)
+    to_value = models.CharField(max_length=200, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("at", "id")
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.from_value or '-'} -> {self.to_value}"
+
+
+class TicketStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    PENDING = "pending", "Waiting for the customer"
+    SOLVED = "solved", "Solved"
+    CLOSED = "closed", "Closed"
+
+
+class Ticket(models.Model):
+    """A request followed up by the team (the seed's `SupportTickets`): subject, description, status, timestamps."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="tickets")
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="tickets"
+    )
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="support_tickets"
+    )
+    subject = models.CharField(max_length=200)
+    description = models.TextField()
+    status = models.CharField(max_length=10, choices=TicketStatus.choices, default=TicketStatus.OPEN, db_index=True)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"
+
+
+class TicketEvent(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=10, blank=True)
+    to_status = models.CharField(max_length=10)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    note = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("at", "id")
+
+    def __str__(self) -> str:
+        return f"ticket {self.ticket_id}: {self.from_status or '-'} -> {self.to_status}"
+
+
+class Article(models.Model):
+    """A knowledge-base article the merchant edits in the back-office; the assistant answers from it and cites it."""
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200, unique=True)
+    body = models.TextField(help_text="Plain text; separate paragraphs with a blank line.")
+    keywords = models.CharField(max_length=300, blank=True, help_text="Other words shoppers use for this topic.")
+    is_published = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ("title",)
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,0 +1,406 @@
+"""Support rules: contacts, conversations and their messages, hand-off to people, tickets, and the agents' inbox.
+
+Shoppers only ever reach their own conversations and tickets: a customer through their account, a guest through
+the conversation's secret token. Staff reach everything. Every change of a conversation's status, assignee,
+priority or labels, and of a ticket's status, is appended to its event table.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from patron import events
+from patron.accounts.auth import staff_required
+from patron.accounts.models import User
+from patron.errors import NotAuthenticated, NotFound, RateLimited, ValidationFailed
+from patron.orders import placement
+from patron.orders import services as orders
+from patron.orders.models import Order
+from patron.support.models import (
+    Channel,
+    Contact,
+    Conversation,
+    ConversationEvent,
+    ConversationStatus,
+    Message,
+    Priority,
+    Sender,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+)
+
+MAX_MESSAGE_LENGTH = 2000
+MAX_MESSAGES_PER_MINUTE = 20
+RECENT_ORDERS = 5
+OPEN_FOR_PEOPLE = (ConversationStatus.OPEN, ConversationStatus.SNOOZED)
+
+
+def _signed_in(user: User | None) -> User | None:
+    return user if user is not None and user.is_authenticated else None
+
+
+def _is_staff(user: User | None) -> bool:
+    return user is not None and user.is_authenticated and user.is_active and user.is_staff
+
+
+def clean_email(email: str) -> str:
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationFailed(
+            "Enter a valid email address.", fields={"email": ["Enter a valid email address."]}
+        ) from None
+    return email.lower()
+
+
+def clean_text(text: str, field: str = "message", max_length: int = MAX_MESSAGE_LENGTH) -> str:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("Write a message first.", fields={field: ["This field is required."]})
+    if len(text) > max_length:
+        raise ValidationFailed("The message is too long.", fields={field: [f"At most {max_length} characters."]})
+    return text
+
+
+# --- Contacts --------------------------------------------------------------------------------------
+
+
+def contact_for(user: User | None, *, email: str = "", name: str = "") -> Contact:
+    """The customer's own contact, or a new guest contact (a guest's e-mail is only what they typed)."""
+    signed_in = _signed_in(user)
+    if signed_in is not None:
+        contact, _ = Contact.objects.get_or_create(
+            user=signed_in, defaults={"email": signed_in.email, "name": signed_in.name}
+        )
+        return contact
+    return Contact.objects.create(email=clean_email(email) if email else "", name=name[:200])
+
+
+# --- Conversations ---------------------------------------------------------------------------------
+
+
+def start_conversation(user: User | None, *, channel: str = Channel.WEB, email: str = "") -> Conversation:
+    if channel not in Channel.values:
+        raise ValidationFailed("Unknown channel.", fields={"channel": [f"Choose one of {', '.join(Channel.values)}."]})
+    return Conversation.objects.create(
+        contact=contact_for(user, email=email), channel=channel, token=secrets.token_urlsafe(32)
+    )
+
+
+def list_conversations(user: User | None) -> QuerySet[Conversation]:
+    """The customer's own conversations, newest activity first."""
+    signed_in = _signed_in(user)
+    if signed_in is None:
+        raise NotAuthenticated("Sign in first.")
+    return Conversation.objects.filter(contact__user=signed_in).annotate(
+        message_count=Count("messages", filter=Q(messages__private=False))
+    )
+
+
+def get_conversation(user: User | None, conversation_id: int, *, token: str = "") -> Conversation:
+    """A conversation its owner may read: the customer's own, one whose token the guest holds, or any for staff."""
+    conversation = (
+        Conversation.objects.select_related("contact", "assignee", "order").filter(pk=conversation_id).first()
+    )
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    signed_in = _signed_in(user)
+    if _is_staff(signed_in):
+        return conversation
+    if signed_in is not None and conversation.contact.user_id == signed_in.pk:
+        return conversation
+    if token and constant_time_compare(conversation.token, token):
+        return conversation
+    raise NotFound("No such conversation.")
+
+
+def public_messages(conversation: Conversation, *, after: int = 0) -> QuerySet[Message]:
+    """What the shopper sees: every message but the team's private notes."""
+    return conversation.messages.filter(private=False, pk__gt=after).order_by("created_at", "pk")
+
+
+def add_message(
+    conversation: Conversation,
+    sender: str,
+    body: str,
+    *,
+    author: User | None = None,
+    private: bool = False,
+    intent: str = "",
+    confidence: float | None = None,
+    data: dict | None = None,
+) -> Message:
+    message = Message.objects.create(
+        conversation=conversation,
+        sender=sender,
+        author=author,
+        body=body,
+        private=private,
+        intent=intent[:50],
+        confidence=confidence,
+        data=data or {},
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.created_at)
+    conversation.last_message_at = message.created_at
+    return message
+
+
+def check_rate(conversation: Conversation) -> None:
+    """At most MAX_MESSAGES_PER_MINUTE shopper messages a minute in one conversation."""
+    key = f"support:rate:{conversation.pk}:{int(timezone.now().timestamp() // 60)}"
+    cache.add(key, 0, 90)
+    if cache.incr(key) > MAX_MESSAGES_PER_MINUTE:
+        raise RateLimited("Too many messages at once. Please wait a moment.", retry_after=60)
+
+
+def _record(conversation: Conversation, field: str, old: str, new: str, *, actor: User | None, note: str = "") -> None:
+    ConversationEvent.objects.create(
+        conversation=conversation,
+        field=field,
+        from_value=old[:200],
+        to_value=new[:200],
+        actor=_signed_in(actor),
+        note=note[:200],
+    )
+
+
+def set_status(conversation: Conversation, status: str, *, actor: User | None, note: str = "") -> Conversation:
+    """Move a conversation to `status`, recording the change; resolving it publishes ConversationResolved."""
+    if status not in ConversationStatus.values:
+        raise ValidationFailed(
+            "Unknown status.", fields={"status": [f"Choose one of {', '.join(ConversationStatus.values)}."]}
+        )
+    with transaction.atomic():
+        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if locked.status == status:
+            return locked
+        _record(locked, "status", locked.status, status, actor=actor, note=note)
+        locked.status = status
+        locked.snoozed_until = None if status != ConversationStatus.SNOOZED else locked.snoozed_until
+        locked.save(update_fields=["status", "snoozed_until"])
+        if status == ConversationStatus.RESOLVED:
+            events.publish(events.ConversationResolved(conversation_id=locked.pk))
+    conversation.status = status
+    return locked
+
+
+def hand_off(conversation: Conversation, *, reason: str, suggested_reply: str, priority: str = "") -> Conversation:
+    """Put the conversation in the team's inbox with why the assistant stepped back and a reply it suggests."""
+    with transaction.atomic():
+        set_status(conversation, ConversationStatus.OPEN, actor=None, note=reason)
+        changes = {"handoff_reason": reason[:200], "suggested_reply": suggested_reply}
+        if priority and priority != conversation.priority:
+            _record(conversation, "priority", conversation.priority, priority, actor=None, note=reason)
+            changes["priority"] = priority
+        Conversation.objects.filter(pk=conversation.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(conversation, name, value)
+        conversation.status = ConversationStatus.OPEN
+    return conversation
+
+
+def link_order(conversation: Conversation, order: Order) -> None:
+    if conversation.order_id != order.pk:
+        Conversation.objects.filter(pk=conversation.pk).update(order=order)
+        conversation.order = order
+
+
+# --- The team's side -------------------------------------------------------------------------------
+
+
+def agent_reply(conversation: Conversation, body: str, *, actor: User | None) -> Message:
+    """A member of staff answers the shopper; an unassigned conversation becomes theirs."""
+    staff = staff_required(actor)
+    body = clean_text(body, "body")
+    with transaction.atomic():
+        message = add_message(conversation, Sender.AGENT, body, author=staff)
+        if conversation.assignee_id is None:
+            assign(conversation, staff, actor=staff)
+        if conversation.status != ConversationStatus.OPEN:
+            set_status(conversation, ConversationStatus.OPEN, actor=staff, note="agent replied")
+    return message
+
+
+def add_note(conversation: Conversation, body: str, *, actor: User | None) -> Message:
+    staff = staff_required(actor)
+    return add_message(conversation, Sender.AGENT, clean_text(body, "body"), author=staff, private=True)
+
+
+def assign(conversation: Conversation, assignee: User | None, *, actor: User | None) -> Conversation:
+    staff_required(actor)
+    if assignee is not None and not _is_staff(assignee):
+        raise ValidationFailed(
+            "Conversations go to members of staff.", fields={"assignee": ["Choose a member of staff."]}
+        )
+    old = conversation.assignee.email if conversation.assignee else ""
+    new = assignee.email if assignee else ""
+    if old != new:
+        _record(conversation, "assignee", old, new, actor=actor)
+        Conversation.objects.filter(pk=conversation.pk).update(assignee=assignee)
+        conversation.assignee = assignee
+    return conversation
+
+
+def set_priority(conversation: Conversation, priority: str, *, actor: User | None) -> Conversation:
+    staff_required(actor)
+    if priority not in Priority.values:
+        raise ValidationFailed(
+            "Unknown priority.", fields={"priority": [f"Choose one of {', '.join(Priority.values)}."]}
+        )
+    if priority != conversation.priority:
+        _record(conversation, "priority", conversation.priority, priority, actor=actor)
+        Conversation.objects.filter(pk=conversation.pk).update(priority=priority)
+        conversation.priority = priority
+    return conversation
+
+
+def set_labels(conversation: Conversation, labels: Sequence[str], *, actor: User | None) -> Conversation:
+    staff_required(actor)
+    cleaned = sorted({label.strip().lower()[:30] for label in labels if label.strip()})[:10]
+    if cleaned != list(conversation.labels):
+        _record(conversation, "labels", ",".join(conversation.labels), ",".join(cleaned), actor=actor)
+        Conversation.objects.filter(pk=conversation.pk).update(labels=cleaned)
+        conversation.labels = cleaned
+    return conversation
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    status: str = ""
+    channel: str = ""
+    assignee: str = ""  # "" anyone, "me", "none", or a staff user id
+    priority: str = ""
+
+
+def inbox(actor: User | None, filters: InboxFilters) -> QuerySet[Conversation]:
+    """Conversations for the team, filtered; by default those waiting for people (open or snoozed)."""
+    staff = staff_required(actor)
+    conversations = Conversation.objects.select_related("contact", "assignee", "order")
+    if filters.status == "all":
+        pass
+    elif filters.status in ConversationStatus.values:
+        conversations = conversations.filter(status=filters.status)
+    else:
+        conversations = conversations.filter(status__in=OPEN_FOR_PEOPLE)
+    if filters.channel in Channel.values:
+        conversations = conversations.filter(channel=filters.channel)
+    if filters.priority in Priority.values:
+        conversations = conversations.filter(priority=filters.priority)
+    if filters.assignee == "me":
+        conversations = conversations.filter(assignee=staff)
+    elif filters.assignee == "none":
+        conversations = conversations.filter(assignee__isnull=True)
+    elif filters.assignee.isdigit():
+        conversations = conversations.filter(assignee_id=int(filters.assignee))
+    return conversations
+
+
+def customer_orders(contact: Contact, limit: int = RECENT_ORDERS) -> list[Order]:
+    """The contact's latest orders: their account's, or for a guest those placed with their e-mail."""
+    if contact.user_id is not None:
+        found = Order.objects.filter(user_id=contact.user_id)
+    elif contact.email:
+        found = Order.objects.filter(email__iexact=contact.email, user__isnull=True)
+    else:
+        return []
+    return list(found.order_by("-placed_at", "-id")[:limit])
+
+
+# --- Orders as the shopper may see them --------------------------------------------------------------
+
+
+def order_for_guest(number: str, email: str) -> Order:
+    """A guest's order, only when both its number and its e-mail match; otherwise NotFound, whichever was wrong."""
+    number = (number or "").strip().lstrip("#").upper()
+    found = Order.objects.filter(number=number).only("pk", "number", "email").first()
+    email = (email or "").strip().lower()
+    # Compared in constant time, and the same answer for an unknown number as for a wrong e-mail.
+    if found is None or not email or not constant_time_compare(found.email.lower(), email):
+        raise NotFound("No order matches that number and e-mail.")
+    return placement.order_for_token(found.number, placement.order_access_token(found))
+
+
+def order_for_customer(user: User, number: str) -> Order:
+    return orders.get_order_by_number(user, (number or "").strip().lstrip("#").upper())
+
+
+# --- Tickets ---------------------------------------------------------------------------------------
+
+
+def open_ticket(
+    user: User | None,
+    *,
+    subject: str,
+    description: str,
+    email: str = "",
+    order_number: str = "",
+    conversation: Conversation | None = None,
+) -> Ticket:
+    """A request for the team to follow up; it names the order only when the shopper may see that order."""
+    subject = clean_text(subject, "subject", 200)
+    description = clean_text(description, "description", 5000)
+    signed_in = _signed_in(user)
+    if signed_in is None and not email:
+        raise ValidationFailed("Tell us where to reply.", fields={"email": ["Enter your email address."]})
+    order = None
+    if order_number:
+        order = order_for_customer(signed_in, order_number) if signed_in else order_for_guest(order_number, email)
+    contact = conversation.contact if conversation is not None else contact_for(signed_in, email=email)
+    with transaction.atomic():
+        ticket = Ticket.objects.create(
+            contact=contact, conversation=conversation, order=order, subject=subject, description=description
+        )
+        TicketEvent.objects.create(ticket=ticket, to_status=ticket.status, actor=signed_in, note="opened")
+    return ticket
+
+
+def list_tickets(user: User | None) -> QuerySet[Ticket]:
+    signed_in = _signed_in(user)
+    if signed_in is None:
+        raise NotAuthenticated("Sign in first.")
+    return Ticket.objects.filter(contact__user=signed_in).select_related("order")
+
+
+def get_ticket(user: User | None, ticket_id: int) -> Ticket:
+    signed_in = _signed_in(user)
+    if signed_in is None:
+        raise NotAuthenticated("Sign in first.")
+    tickets = Ticket.objects.select_related("order", "contact")
+    if not _is_staff(signed_in):
+        tickets = tickets.filter(contact__user=signed_in)
+    ticket = tickets.filter(pk=ticket_id).first()
+    if ticket is None:
+        raise NotFound("No such ticket.")
+    return ticket
+
+
+def set_ticket_status(ticket: Ticket, status: str, *, actor: User | None, note: str = "") -> Ticket:
+    staff_required(actor)
+    if status not in TicketStatus.values:
+        raise ValidationFailed(
+            "Unknown status.", fields={"status": [f"Choose one of {', '.join(TicketStatus.values)}."]}
+        )
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        if locked.status != status:
+            TicketEvent.objects.create(
+                ticket=locked, from_status=locked.status, to_status=status, actor=actor, note=note[:200]
+            )
+            now = timezone.now()
+            locked.status = status
+            locked.updated_at = now
+            locked.closed_at = now if status in (TicketStatus.SOLVED, TicketStatus.CLOSED) else None
+            locked.save(update_fields=["status", "updated_at", "closed_at"])
+    return locked
