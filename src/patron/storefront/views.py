@@ -30,6 +30,7 @@ from patron.catalog.services import (
 )
 from patron.errors import ValidationFailed
 from patron.page_cache import cache_page_for_visitors, is_partial
+from patron.reviews.presentation import product_reviews
 from patron.storefront.navigation import cached_category_tree, child_categories, root_categories
 from patron.storefront.templatetags.storefront import active_variants, money, stock_level, stock_text
 
@@ -357,7 +358,9 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
     variants = active_variants(item)
     initial = _initial_variant(variants)
     breadcrumbs = _breadcrumbs(item.category)
+    reviews = product_reviews(request, item)
     context = {
+        **reviews.context,
         "product": item,
         "images": list(item.images.all()),
         "variants": variants,
@@ -367,6 +370,6 @@ def product(request: HttpRequest, slug: str) -> HttpResponse:
         "attributes": sorted(item.attributes.items()) if isinstance(item.attributes, dict) else [],
         "breadcrumbs": breadcrumbs,
         "active_category_slug": breadcrumbs[0].slug,
-        "structured_data": _structured_data(request, item, variants),
+        "structured_data": {**_structured_data(request, item, variants), **reviews.structured_data},
     }
     return render(request, "storefront/product.html", context)
