@@ -13,7 +13,6 @@ Timestamps without a zone are taken as they are (the store's clock); ones with a
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +112,7 @@ def _read_table(path: Path) -> pa.Table:
             return pq.read_table(path)
         if ".csv" in suffixes or ".tsv" in suffixes:
             return _read_csv(path, delimiter="\t" if ".tsv" in suffixes else ",")
-    except (pa.ArrowException, OSError, UnicodeDecodeError, csv.Error) as error:
+    except (pa.ArrowException, OSError) as error:
         raise ValueError(f"{path}: not a readable {suffixes[-1].lstrip('.')} file ({error}).") from error
     raise ValueError(f"{path}: unsupported file type; use .csv, .tsv or .parquet.")
 
@@ -121,14 +120,12 @@ def _read_table(path: Path) -> pa.Table:
 def _read_csv(path: Path, *, delimiter: str) -> pa.Table:
     # Every column is read as text and converted here: type inference from the first rows would fail later on
     # stock codes such as 85123A after a block of numeric ones.
-    opener = pa.input_stream(str(path), compression="detect")
-    with opener as stream:
-        first_line = stream.readline().decode("utf-8-sig")
-    header = next(csv.reader([first_line], delimiter=delimiter), [])
+    parse = pa_csv.ParseOptions(delimiter=delimiter)
+    with pa_csv.open_csv(path, parse_options=parse) as reader:
+        header = reader.schema.names
     return pa_csv.read_csv(
         path,
-        read_options=pa_csv.ReadOptions(encoding="utf-8"),
-        parse_options=pa_csv.ParseOptions(delimiter=delimiter),
+        parse_options=parse,
         convert_options=pa_csv.ConvertOptions(
             column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True
         ),

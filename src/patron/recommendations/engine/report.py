@@ -37,16 +37,17 @@ def print_evaluation(
         f"Read {len(log):,} purchase lines of {len(set(log.user_ids)):,} customers and "
         f"{len(set(log.item_ids)):,} items in {time.perf_counter() - started:.1f} s."
     )
-    period = "validation period (inside the training data)" if validation else "test period"
+    period = "validation period" if validation else "test period"
     console.print(
-        f"{period.capitalize()}: the last {test_days} days from {split.cutoff.astype('datetime64[D]')}; "
+        f"{period.capitalize()}: {test_days} days from {split.cutoff.astype('datetime64[D]')}"
+        f"{' (just before the test period, which is left out)' if validation else ''}; "
         f"training on {len(split.train):,} lines, {len(train.user_ids):,} customers x {len(train.item_ids):,} items."
     )
     console.print(
-        f"Scored on {len(data.test_users):,} customers who bought before and during the {period} "
-        f"({data.truth.nnz:,} new items to find). Not scored: {data.cold_users:,} new customers, "
-        f"{data.repeat_only_users:,} who only bought again or bought new items; "
-        f"{data.cold_item_lines:,} lines of items first sold in the {period} left out."
+        f"Scored on {len(data.test_users):,} customers who bought both before and during the {period}, "
+        f"with {data.truth.nnz:,} items new to them to find. Not scored: {data.cold_users:,} first-time "
+        f"customers and {data.repeat_only_users:,} who only bought again or bought products first sold then; "
+        f"{data.cold_item_lines:,} lines of such new products are left out."
     )
     with rich_progress(console) as progress:
         results = evaluate({name: MODELS[name] for name in models}, data, progress=progress)
