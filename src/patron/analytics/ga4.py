@@ -15,6 +15,7 @@ import logging
 import re
 from collections.abc import Iterable
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from django.conf import settings
@@ -37,7 +38,12 @@ GA4Event = dict[str, Any]
 
 def measurement_id() -> str:
     """The configured measurement id, or "" when GA4 is off (unset or not a GA4 id)."""
-    configured = settings.GA4_MEASUREMENT_ID.strip()
+    return _checked(settings.GA4_MEASUREMENT_ID.strip())
+
+
+@cache
+def _checked(configured: str) -> str:
+    # Cached so that a wrong setting is logged once, not on every page.
     if configured and not MEASUREMENT_ID_PATTERN.fullmatch(configured):
         logger.warning("GA4_MEASUREMENT_ID %r is not a GA4 measurement id (G-...); GA4 stays off", configured)
         return ""
