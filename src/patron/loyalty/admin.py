@@ -191,13 +191,13 @@ class LoyaltyPointsAdmin(ReadOnlyAdmin):
         )
         rows = format_html_join(
             "",
-            "<tr><td>{}</td><td>{}</td><td>{:+d}</td><td>{:+d}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
                     f"{entry.created_at:%Y-%m-%d %H:%M}",
                     entry.get_kind_display(),
-                    entry.points,
-                    entry.pending,
+                    f"{entry.points:+d}",
+                    f"{entry.pending:+d}",
                     entry.description,
                     entry.order.number if entry.order else "",
                     entry.actor or "",

@@ -192,7 +192,7 @@ def points(request: HttpRequest, query: Query[PageIn]) -> dict[str, Any]:
             "remaining": progress.remaining,
             "percent": progress.percent,
         },
-        "referral_link": services.referral_stats(user).link,
+        "referral_link": summary.referral_link,
         "history": {
             "items": [_entry(entry) for entry in page.object_list],
             "total": page.paginator.count,

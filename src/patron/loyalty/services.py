@@ -73,6 +73,7 @@ PERK_CODE_PREFIX = "PERK"
 PERK_NOTE = "Loyalty perk: free shipping"
 PERK_CODE_DAYS = 1
 MAX_ADJUSTMENT = 1_000_000
+CENT = Decimal("0.01")
 HISTORY_PAGE_SIZE = 20
 MAX_HISTORY_PAGE_SIZE = 100
 # Orders whose money the store kept: they count as purchases for first-order bonuses, referrals and spend tiers.
@@ -547,9 +548,9 @@ def normalize_referral_code(code: str) -> str:
     return code.strip().upper()
 
 
-def referral_link(account: LoyaltyPoints) -> str:
+def referral_link(referral_code: str) -> str:
     """The invitation a customer shares: the sign-up page with their code filled in."""
-    return f"{settings.SITE_URL.rstrip('/')}{reverse('accounts:register')}?ref={account.referral_code}"
+    return f"{settings.SITE_URL.rstrip('/')}{reverse('accounts:register')}?ref={referral_code}"
 
 
 def _record_referral(user: User, code: str, now: datetime) -> Referral | None:
@@ -678,7 +679,7 @@ def referral_stats(user: User | None, now: datetime | None = None) -> ReferralSt
         invited=Count("pk"), rewarded=Count("pk", filter=Q(status=ReferralStatus.REWARDED))
     )
     return ReferralStats(
-        code=account.referral_code, link=referral_link(account), invited=counts["invited"], rewarded=counts["rewarded"]
+        code=account.referral_code, link=referral_link(account.referral_code), invited=counts["invited"], rewarded=counts["rewarded"]
     )
 
 
@@ -757,8 +758,8 @@ def tier_progress(account: LoyaltyPoints, program: LoyaltyProgram, now: datetime
         tier=current,
         tier_until=account.tier_until,
         next_tier=upcoming,
-        qualifying=amount,
-        remaining=max(upcoming.threshold - amount, Decimal(0)) if upcoming is not None else Decimal(0),
+        qualifying=amount.quantize(CENT),
+        remaining=max(upcoming.threshold - amount, Decimal(0)).quantize(CENT) if upcoming is not None else Decimal(0),
         percent=progress_percent(amount, start, upcoming.threshold) if upcoming is not None else 100,
         basis=program.tier_basis,
     )
@@ -1020,6 +1021,10 @@ class Summary:
     referral_code: str
     program: LoyaltyProgram
 
+    @property
+    def referral_link(self) -> str:
+        return referral_link(self.referral_code)
+
 
 def summary(user: User | None, now: datetime | None = None) -> Summary:
     """The customer's balance, pending points and when they arrive, expiry, tier and progress to the next one."""
@@ -1037,7 +1042,7 @@ def summary(user: User | None, now: datetime | None = None) -> Summary:
     return Summary(
         points=account.points,
         pending=account.pending,
-        value=(account.points * program.point_value).quantize(Decimal("0.01")),
+        value=(account.points * program.point_value).quantize(CENT),
         next_release=next_release,
         expires_at=expiry_date(account, program),
         progress=tier_progress(account, program, now),
@@ -1220,12 +1225,11 @@ def liability_report(now: datetime | None = None, expiring_within_days: int = 30
         .annotate(customers=Count("pk"), points=Coalesce(Sum("points"), 0), pending=Coalesce(Sum("pending"), 0))
         .order_by("tier__threshold")
     ]
-    cent = Decimal("0.01")
     return Liability(
         points=totals["points"],
         pending=totals["pending"],
-        value=(totals["points"] * program.point_value).quantize(cent),
-        pending_value=(totals["pending"] * program.point_value).quantize(cent),
+        value=(totals["points"] * program.point_value).quantize(CENT),
+        pending_value=(totals["pending"] * program.point_value).quantize(CENT),
         customers=totals["customers"],
         expiring_soon=expiring,
         by_tier=by_tier,

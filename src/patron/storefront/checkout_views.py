@@ -32,6 +32,7 @@ from patron.analytics import services as analytics
 from patron.cart.models import Cart
 from patron.cart.services import CartView, cart_for_request, view_cart
 from patron.errors import DomainError, ValidationFailed
+from patron.loyalty import services as loyalty
 from patron.orders.models import Order, OrderStatus
 from patron.orders.placement import (
     AddressInput,
@@ -221,7 +222,31 @@ def _checkout_context(
         "new_address": address is None,
         "idempotency_key": uuid.uuid4().hex,
         "stripe": _stripe(),
+        "loyalty": _loyalty_offer(user, view),
     }
+
+
+def _loyalty_offer(user: User | None, view: CartView) -> loyalty.CheckoutOffer | None:
+    """The points this basket earns and the shopper's rewards to apply in one click."""
+    if view.quote is None or not view.items:
+        return None
+    lines = [(item.variant.product_id, item.line_total) for item in view.items]
+    quote = view.quote
+    return loyalty.checkout_offer(user, lines, discount=quote.discount, shipping=quote.shipping, tax=quote.tax)
+
+
+def _loyalty_choice(user: User | None, values: dict[str, str]) -> dict[str, list[str]]:
+    """A reward chosen in one click: its code goes into the discount field, the reward redeemed first if need be."""
+    code = values.pop("loyalty_code", "")
+    reward_id, perk = values.pop("loyalty_reward", ""), values.pop("loyalty_perk", "")
+    if reward_id or perk:
+        try:
+            code = loyalty.code_for_checkout(user, reward_id=reward_id, perk=perk)
+        except DomainError as refusal:
+            return {"discount_code": [refusal.message]}
+    if code:
+        values["discount_code"] = code
+    return {}
 
 
 @never_cache
@@ -289,7 +314,8 @@ def _order_url(name: str, order: Order) -> str:
 def checkout_totals(request: HttpRequest) -> HttpResponse:
     """The order summary (and the shipping choices, out of band) for the form's current address, method and code."""
     values = _values(request.POST)
-    context = _checkout_context(request, cart_for_request(request, create=False), values)
+    errors = _loyalty_choice(_user(request), values)
+    context = _checkout_context(request, cart_for_request(request, create=False), values, errors)
     return render(request, "storefront/checkout/_totals.html", context)
 
 
