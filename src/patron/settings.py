@@ -311,7 +311,7 @@ LOGGING = {
 # SUPPORT_CONFIDENCE_THRESHOLD the assistant asks what the shopper means instead of guessing.
 SUPPORT_INTENTS_FILE = os.environ.get("SUPPORT_INTENTS_FILE", "")
 SUPPORT_MODEL_DIR = Path(os.environ.get("SUPPORT_MODEL_DIR") or VAR_DIR / "support-model")
-SUPPORT_CONFIDENCE_THRESHOLD = float(os.environ.get("SUPPORT_CONFIDENCE_THRESHOLD") or "0.45")
+SUPPORT_CONFIDENCE_THRESHOLD = float(os.environ.get("SUPPORT_CONFIDENCE_THRESHOLD") or "0.5")
 # Optional generative mode: an OpenAI-compatible chat endpoint (e.g. http://127.0.0.1:11434/v1 for Ollama) phrases
 # the replies, grounded in the articles and tool results. Off when SUPPORT_LLM_BASE_URL is empty.
 SUPPORT_LLM_BASE_URL = os.environ.get("SUPPORT_LLM_BASE_URL", "")

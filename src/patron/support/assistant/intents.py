@@ -104,7 +104,8 @@ def _sequences(items: list[Any], frames: dict[str, tuple[str, ...]]) -> list[lis
         if isinstance(item, str):
             slot = item[1:-1] if item.startswith("{") and item.endswith("}") else None
             if slot in frames:
-                choices.append([[frame] for frame in frames[slot]])
+                # A frame is itself a pattern (without frames of its own).
+                choices.append([option for frame in frames[slot] for option in _flatten(_parse(frame), {})])
             elif slot in SAMPLE_ENTITIES:
                 choices.append([[value] for value in SAMPLE_ENTITIES[slot]])
             else:

@@ -11,7 +11,7 @@ from django.utils.safestring import SafeString, mark_safe
 register = template.Library()
 
 # Absolute links, and the store's own paths the assistant writes ("/account/orders/T000001/").
-LINK = re.compile(r"(https?://[^\s<>\"']+|(?<![\w/])/[a-z0-9][\w\-/.?=&%~]*)", re.IGNORECASE)
+LINK = re.compile(r"(https?://[^\s<>\"']+|(?<!\S)/[a-z0-9][\w\-/.?=&%~]*)", re.IGNORECASE)
 
 
 @register.filter
