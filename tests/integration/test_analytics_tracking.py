@@ -235,6 +235,19 @@ def test_a_customers_order_is_recorded_with_their_account(
     assert placed.visitor_id == visitor_of(client)
 
 
+def test_a_get_without_a_cookie_records_with_a_throwaway_id_and_hands_out_none(client: Client, shirt: Product) -> None:
+    """A page's fragments load beside its first report: only unsafe requests name a new visitor."""
+    add(client, shirt)
+    del client.cookies[COOKIE_NAME]
+    page = client.get("/checkout/")
+    assert page.status_code == 200
+    assert COOKIE_NAME not in page.cookies
+    (added,) = events(EventName.CART_ITEM_ADDED)
+    (started,) = events(EventName.CHECKOUT_STARTED)
+    assert started.visitor_id and started.visitor_id != added.visitor_id
+    assert COOKIE_NAME in add(client, shirt, "S").cookies
+
+
 def test_an_order_without_a_checkout_page_is_recorded_without_a_visitor(
     client: Client, customer: User, shirt: Product, immediate_tasks: None, django_capture_on_commit_callbacks: Capture
 ) -> None:

@@ -14,6 +14,8 @@ from patron.analytics import ga4
 from patron.analytics.visitor import COOKIE_MAX_AGE, COOKIE_NAME, COOKIE_SALT, new_visitor
 
 HX_TRIGGER = "HX-Trigger"
+# Requests that may use a throwaway visitor id but never hand one out (see analytics/visitor.py).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 class VisitorMiddleware:
@@ -35,7 +37,7 @@ class VisitorMiddleware:
     @staticmethod
     def _hand_out_id(request: HttpRequest, response: HttpResponse) -> None:
         current = new_visitor(request)
-        if current is None or COOKIE_NAME in response.cookies:
+        if current is None or request.method in SAFE_METHODS or COOKIE_NAME in response.cookies:
             return
         response.set_signed_cookie(
             COOKIE_NAME,

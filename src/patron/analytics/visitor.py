@@ -1,10 +1,16 @@
 """The anonymous visitor id: a random id in the first-party cookie `patron_vid`, signed so it cannot be made up.
 
 The id is read when a request records an event (or a view asks for it). A request that came without a valid one
-gets a fresh id for its events, and `VisitorMiddleware` (analytics/middleware.py) hands it out in the cookie of
-that response. Requests that never ask for the id get no cookie: above all the shared, cached catalog pages,
-which record nothing on the server (their script reports to the collect endpoint, whose response sets the
-cookie), so a cached page never carries anyone's cookie or id, whether served from the cache or rendered for it.
+gets a fresh id for its events, and when it is a POST (or another unsafe method), `VisitorMiddleware`
+(analytics/middleware.py) hands that id out in the cookie of its response:
+
+- Requests that never ask for the id get no cookie: above all the shared, cached catalog pages, which record
+  nothing on the server. Their script reports the view to the collect endpoint (a POST), whose response sets the
+  cookie; so a cached page never carries anyone's cookie or id, whether served from the cache or rendered for it.
+- A page's htmx fragments (cart count, recommendations) load side by side with its first report. Were each
+  cookie-less GET to hand out an id, a new visitor's first page would name them twice and keep whichever cookie
+  came last, so GETs use a throwaway id until the browser has one; the page's script sends its other reports
+  only once the first has come back.
 
 Signing means an id in the cookie was issued here: nobody can write events into another browser's history by
 guessing its id, and the per-visitor rate limit of the collect endpoint cannot be dodged by inventing ids.
