@@ -151,7 +151,8 @@ def test_the_account_dashboard_fetches_the_summary(signed_in: Client, customer: 
 
 
 def test_every_page_links_to_the_rewards(client: Client) -> None:
-    assert '<a href="/loyalty/">Rewards</a>' in client.get("/").content.decode()
+    html = client.get("/").content.decode()
+    assert re.search(r'<a class="rewards-link" href="/loyalty/">.*?Rewards</span>\s*</a>', html, re.DOTALL)
 
 
 # --- Checkout -----------------------------------------------------------------------------------------------
