@@ -7,11 +7,13 @@ Every test runs on its own clock (`now` passed to the services) and checks the b
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from crontask import scheduler
+from django.utils import timezone
 
 from patron import events
 from patron.accounts.models import User
@@ -19,6 +21,7 @@ from patron.accounts.testing import make_user
 from patron.catalog.models import Variant
 from patron.errors import NotAuthenticated, PermissionDenied, ValidationFailed
 from patron.loyalty import services
+from patron.loyalty import tasks as loyalty_tasks
 from patron.loyalty.models import EntryKind, LoyaltyPoints, PointsEntry, RuleKind, TierBasis, TierChange
 from patron.orders import services as orders
 from patron.orders.models import OrderStatus, OrderStatusChange
@@ -345,3 +348,31 @@ def test_unknown_events_targets_change_nothing(customer: User, clock: datetime) 
     assert services.welcome_customer(987654, now=clock) == []
     assert services.award_review_points(customer.pk, 987654, clock) == []
     assert isinstance(events.ReviewApproved(review_id=1, user_id=1, product_id=1), events.Event)
+
+
+# --- Scheduled jobs -----------------------------------------------------------------------------------------
+
+
+def test_the_daily_jobs_are_scheduled() -> None:
+    jobs = {job.name: job for job in scheduler.get_jobs()}
+    midnight = datetime(2026, 11, 28, 0, 0, tzinfo=UTC)
+    expected = {
+        loyalty_tasks.release_pending_points: (2, 10),
+        loyalty_tasks.expire_points: (2, 20),
+        loyalty_tasks.refresh_tiers: (2, 30),
+        loyalty_tasks.check_balances: (3, 40),
+        loyalty_tasks.award_birthday_points: (6, 5),
+    }
+    for job, (hour, minute) in expected.items():
+        fire = jobs[job.name].trigger.get_next_fire_time(None, midnight)
+        assert fire == midnight.replace(hour=hour, minute=minute), job.name
+
+
+def test_the_jobs_run_on_the_store_clock(customer: User, staff: User, mug: Variant, immediate_tasks: None) -> None:
+    make_rule(RuleKind.SPEND, 1)
+    buy(customer, (mug, 1), now=timezone.now() - timedelta(days=90))
+
+    assert loyalty_tasks.release_pending_points.enqueue().return_value == 1
+    assert balance(customer) == (20, 0)
+    LoyaltyPoints.objects.filter(user=customer).update(points=25)
+    assert loyalty_tasks.check_balances.enqueue().return_value == 1
