@@ -88,6 +88,13 @@ def contact_for(user: User | None, *, email: str = "", name: str = "") -> Contac
     return Contact.objects.create(email=clean_email(email) if email else "", name=name[:200])
 
 
+def remember_email(contact: Contact, email: str) -> None:
+    """A guest proved this address (it matched their order): the team can see it and write to it."""
+    if contact.user_id is None and not contact.email:
+        Contact.objects.filter(pk=contact.pk).update(email=email.lower())
+        contact.email = email.lower()
+
+
 # --- Conversations ---------------------------------------------------------------------------------
 
 

@@ -131,6 +131,7 @@ def resolve_order(turn: Turn, intent: str) -> Reply | Order:
         )
     turn.state["order"], turn.state["email"] = order.number, email
     services.link_order(turn.conversation, order)
+    services.remember_email(turn.conversation.contact, email)
     return order
 
 
@@ -276,8 +277,8 @@ def hand_off(turn: Turn, intent: str, reason: str, priority: str = "") -> Reply:
     turn.state["failures"] = 0
     return Reply(
         "I've passed our conversation to the team, with everything you've told me. A person will reply right here, "
-        "usually within a few hours (Monday to Friday, 9 am to 6 pm). You can close this window; the conversation "
-        "stays on your support page.",
+        "usually within a few hours (Monday to Friday, 9 am to 6 pm). You can close this window and come back "
+        "to it here.",
         actions=[{"name": "handoff", "status": "done"}],
         handoff=True,
     )

@@ -22,7 +22,8 @@ def linkify(text: str) -> SafeString:
     for match in LINK.finditer(text or ""):
         url = match.group(0).rstrip(".,;:)")
         parts.append(escape(text[position : match.start()]))
-        parts.append(format_html('<a href="{}">{}</a>', url, url))
+        # Signed links carry a long token: the path alone reads better.
+        parts.append(format_html('<a href="{}">{}</a>', url, url.split("?")[0]))
         position = match.start() + len(url)
     parts.append(escape((text or "")[position:]))
     return mark_safe("".join(parts).replace("\n", "<br>"))  # noqa: S308 (every part is escaped above)

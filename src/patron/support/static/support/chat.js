@@ -1,8 +1,8 @@
-// The help widget: opens a panel whose content (the chat) is fetched on demand, keeps the newest message in
+// The help widget (htmx may load after this script; it is looked up when used): opens a panel whose content (the chat) is fetched on demand, keeps the newest message in
 // view, and closes with Escape, giving focus back to the button that opened it.
 (() => {
   const widget = document.getElementById("support-widget");
-  if (!widget || !window.htmx) return;
+  if (!widget) return;
   const launcher = widget.querySelector("[data-support-launcher]");
   const panel = document.getElementById("support-panel");
   const body = document.getElementById("support-panel-body");
