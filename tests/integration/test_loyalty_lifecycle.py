@@ -200,7 +200,8 @@ def test_customers_are_warned_by_email_before_their_points_expire(
     [message] = smtp_inbox.messages
     assert message["To"] == expiring.email
     assert "Your 100 points expire on" in message["Subject"]
-    assert "https://shop.example.com/loyalty/" in message.get_body(("plain",)).get_content()
+    plain = message.get_body(("plain",))
+    assert plain is not None and "https://shop.example.com/loyalty/" in plain.get_content()
 
 
 def test_points_expire_after_inactivity_once(expiring: User, clock: datetime, smtp_inbox: Inbox) -> None:

@@ -8,7 +8,6 @@ code. Entries move points between two buckets: `pending` (from orders still insi
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -86,17 +85,6 @@ class RuleKind(models.TextChoices):
     MULTIPLIER = "multiplier", "Multiplier (product, category or campaign)"
 
 
-# Rules that award a fixed number of points, as opposed to points per unit spent or a multiplier.
-BONUS_KINDS = (
-    RuleKind.SIGNUP,
-    RuleKind.FIRST_ORDER,
-    RuleKind.REVIEW,
-    RuleKind.BIRTHDAY,
-    RuleKind.REFERRER,
-    RuleKind.REFERRED,
-)
-
-
 class EarningRule(models.Model):
     """One way to earn points, switched on and off by the merchant, optionally within dates and limits."""
 
@@ -168,13 +156,6 @@ class EarningRule(models.Model):
             raise ValidationError({"points": "Award at least one point."})
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             raise ValidationError({"ends_at": "The rule must end after it starts."})
-
-    def is_open(self, now: datetime) -> bool:
-        return (
-            self.is_active
-            and (self.starts_at is None or self.starts_at <= now)
-            and (self.ends_at is None or now < self.ends_at)
-        )
 
 
 class Tier(models.Model):
