@@ -95,11 +95,17 @@ SUBSCRIBERS: dict[type[Event], tuple[str, ...]] = {
     OrderPlaced: ("patron.analytics.tasks.record_order_placed",),
     OrderPaid: ("patron.orders.tasks.send_confirmation_email", "patron.loyalty.tasks.award_order_points"),
     OrderShipped: ("patron.orders.tasks.send_shipped_email",),
-    OrderDelivered: ("patron.orders.tasks.send_delivered_email", "patron.loyalty.tasks.schedule_order_points"),
+    OrderDelivered: (
+        "patron.orders.tasks.send_delivered_email",
+        "patron.loyalty.tasks.schedule_order_points",
+        "patron.reviews.tasks.verify_order_reviews",
+        "patron.followups.tasks.schedule_delivery_followups",
+    ),
     OrderCancelled: ("patron.loyalty.tasks.reverse_order_points",),
     PaymentRefunded: ("patron.loyalty.tasks.reverse_refunded_points",),
     CustomerRegistered: ("patron.loyalty.tasks.welcome_customer",),
     ReviewApproved: ("patron.loyalty.tasks.award_review_points",),
+    ConversationResolved: ("patron.followups.tasks.schedule_csat_survey",),
 }
 
 
