@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 from rich.console import Console
 from rich.table import Table
 
-from patron.bench import checkout, wrk
+from patron.bench import checkout, recommendations, wrk
 from patron.demo.management.commands.serve import default_workers
 
 PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -520,7 +520,11 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_http and not args.no_checkout:
         with server(env, args.workers) as base_url:
             findings.checkout = checkout.measure(base_url, args.seconds, console)
+    recommendations.run(env, args, findings.database, console)
     measure_services(args, findings, console)
+    from patron.bench import support as support_bench
+
+    support_bench.measure(args.queries, findings.latency, console)
     console.rule("Results")
     print_tables(findings, console)
     if not args.no_docs:

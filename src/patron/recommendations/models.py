@@ -125,7 +125,6 @@ def _rules_changed() -> None:
     forget_rules()
 
 
-
 class RecommendationSettings(models.Model):
     """The store's one row of serving settings (edited in the back-office)."""
 
@@ -171,9 +170,7 @@ class RecommendationRule(models.Model):
 
     kind = models.CharField(max_length=12, choices=RuleKind.choices)
     product = models.ForeignKey("catalog.Product", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
-    category = models.ForeignKey(
-        "catalog.Category", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
+    category = models.ForeignKey("catalog.Category", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from patron.demo import services
+from patron.recommendations.engine.progress import rich_progress
+from patron.recommendations.training import has_active_version, train
 
 
 class Command(BaseCommand):
@@ -35,6 +37,8 @@ class Command(BaseCommand):
         console = Console(file=cast(TextIO, self.stdout._out), highlight=False)
         if options["if_empty"] and not services.store_is_empty():
             console.print("The store has products already; no demo data added.")
+            if not has_active_version():
+                train_recommendations(console)
         else:
             with Progress(
                 TextColumn("{task.description:<24}"),
@@ -61,6 +65,14 @@ class Command(BaseCommand):
                 f"in {report.categories} categories, {report.shoppers} shoppers and {report.orders:,} orders "
                 f"in {report.seconds:.1f} s."
             )
+            train_recommendations(console)
         console.print("Demo logins:")
         for login in services.DEMO_LOGINS:
             console.print(f"  {login.role:<8} {login.email:<26} password: {login.password}")
+
+
+def train_recommendations(console: Console) -> None:
+    """The demo store serves recommendations at once, from the order history just made."""
+    with rich_progress(console) as progress:
+        version = train(progress=progress)
+    console.print(f"Recommendations trained: serving {version.label}.")

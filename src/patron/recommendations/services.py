@@ -1,0 +1,737 @@
+"""Serving recommendations: a lookup of the active model version's results, merged and filtered by the rules.
+
+Every recommendation type is a list of candidate product ids with scores, built from stored results only:
+
+- similar (product page): the product's stored similar items (text embeddings blended with co-views);
+- bought_together (product page, cart): the stored co-purchase neighbours of the product, or of the cart's items;
+- for_you (home, account, cart, emails): the customer's trained top items, fused with the neighbours of what
+  they bought since the training (or ever, when they were not in it) and of what they viewed lately; an
+  anonymous visitor gets the items similar to what they viewed; nobody with no history gets trending;
+- trending (store-wide or per category) and recently_viewed.
+
+Candidates then go through the merchant's rules in one pass (`select`): only active products in stock, never
+what is in the cart or was just bought (unless repeatable), never excluded products or categories, boosted new
+arrivals and sale items. Lookups are cached per model version and products per catalog version (which every
+stock or catalog change bumps), so a warm request runs only the queries that read one shopper's own state.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from patron.analytics import services as analytics
+from patron.analytics.models import EventName
+from patron.cart.models import CartLine
+from patron.catalog.models import Product, ProductImage, Variant
+from patron.catalog.services import COUNTED_ORDER_STATUSES, catalog_version
+from patron.errors import NotFound, ValidationFailed
+from patron.orders.models import OrderLine, OrderStatus
+from patron.recommendations.models import (
+    ItemNeighbour,
+    ModelVersion,
+    NeighbourKind,
+    RecommendationRule,
+    RecommendationSettings,
+    RuleKind,
+    TrendingItem,
+    UserRecommendation,
+)
+from patron.storefront.navigation import cached_category_tree
+
+
+class Context(StrEnum):
+    HOME = "home"
+    PRODUCT = "product"
+    CART = "cart"
+    ACCOUNT = "account"
+    CATEGORY = "category"
+
+
+class Kind(StrEnum):
+    FOR_YOU = "for_you"
+    SIMILAR = "similar"
+    BOUGHT_TOGETHER = "bought_together"
+    TRENDING = "trending"
+    RECENTLY_VIEWED = "recently_viewed"
+
+
+# The types each page may ask for; the first is the default.
+KINDS: dict[Context, tuple[Kind, ...]] = {
+    Context.HOME: (Kind.FOR_YOU, Kind.TRENDING, Kind.RECENTLY_VIEWED),
+    Context.ACCOUNT: (Kind.FOR_YOU, Kind.RECENTLY_VIEWED, Kind.TRENDING),
+    Context.PRODUCT: (Kind.SIMILAR, Kind.BOUGHT_TOGETHER, Kind.RECENTLY_VIEWED, Kind.TRENDING),
+    Context.CART: (Kind.BOUGHT_TOGETHER, Kind.FOR_YOU, Kind.TRENDING),
+    Context.CATEGORY: (Kind.TRENDING,),
+}
+TITLES: dict[Kind, str] = {
+    Kind.FOR_YOU: "Recommended for you",
+    Kind.SIMILAR: "Similar items",
+    Kind.BOUGHT_TOGETHER: "Frequently bought together",
+    Kind.TRENDING: "Trending now",
+    Kind.RECENTLY_VIEWED: "Recently viewed",
+}
+# Types topped up with trending (then bestsellers) when their own candidates run short after the rules.
+PADDED = frozenset({Kind.FOR_YOU, Kind.TRENDING})
+
+DEFAULT_LIMIT = 8
+MAX_LIMIT = 24
+MAX_ID = 2**63 - 1
+MAX_CANDIDATES = 120
+# Candidates read beyond twice the list's length, for those the rules will leave out.
+CANDIDATE_MARGIN = 4
+MAX_PURCHASE_SEEDS = 5
+MAX_VIEW_SEEDS = 5
+HISTORY_LINES = 50
+RECENTLY_VIEWED_LIMIT = 12
+# Reciprocal rank fusion: a candidate scores weight / (RRF_K + rank) in each list it appears in.
+RRF_K = 10
+TRAINED_WEIGHT = 1.0
+PURCHASE_SEED_WEIGHT = 0.8
+VIEW_SEED_WEIGHT = 0.6
+SEED_DECAY = 0.7
+# Orders whose lines count as bought: paid or later, plus those awaiting payment (the shopper just ordered them).
+HISTORY_STATUSES = (OrderStatus.PENDING_PAYMENT, *COUNTED_ORDER_STATUSES)
+
+NO_MODEL = "fallback@0"
+ACTIVE_KEY = "recs:active"
+RULES_KEY = "recs:rules"
+ACTIVE_CACHE_SECONDS = 60  # with a per-process cache, other workers see a new version within this time
+RULES_CACHE_SECONDS = 60
+LOOKUP_CACHE_SECONDS = 24 * 3600  # a version's results never change; the key names the version
+CARD_CACHE_SECONDS = 600  # the key names the catalog version, which every catalog or stock change bumps
+MEMO_SIZE = 20_000
+
+Ranked = list[tuple[int, float]]
+
+
+# --- Inputs ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Query:
+    context: Context
+    kind: Kind
+    product_id: int | None = None
+    category: str | None = None
+    limit: int = DEFAULT_LIMIT
+
+    @property
+    def slot(self) -> str:
+        return f"{self.context}_{self.kind}"
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who asks. A signed-in customer is known by `user_id` only: a visitor id is used for anonymous visitors."""
+
+    user_id: int | None
+    visitor_id: str = ""
+    session_key: str = ""
+    cart_token: str | None = None
+
+
+def _invalid(name: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, fields={name: [message]})
+
+
+def parse_query(
+    context: str,
+    *,
+    kind: str | None = None,
+    product_id: int | str | None = None,
+    category: str | None = None,
+    limit: int | str | None = None,
+) -> Query:
+    """Check a request's parameters (from the API or a widget's URL); bad input is a ValidationFailed."""
+    try:
+        ctx = Context(context)
+    except ValueError:
+        raise _invalid("context", f"Unknown context; use one of {', '.join(Context)}.") from None
+    if kind in (None, ""):
+        chosen = KINDS[ctx][0]
+    else:
+        allowed = KINDS[ctx]
+        if kind not in allowed:
+            raise _invalid("type", f"On the {ctx} context, type is one of {', '.join(allowed)}.")
+        chosen = Kind(str(kind))
+    product = _int_param("product_id", product_id, minimum=1, maximum=MAX_ID)
+    if ctx is Context.PRODUCT and product is None:
+        raise _invalid("product_id", "product_id is required on the product context.")
+    if ctx is Context.CATEGORY and not category:
+        raise _invalid("category", "category (a category slug) is required on the category context.")
+    size = _int_param("limit", limit, minimum=1, maximum=MAX_LIMIT)
+    return Query(
+        ctx,
+        chosen,
+        product_id=product if ctx is Context.PRODUCT else None,
+        category=category if ctx is Context.CATEGORY else None,
+        limit=DEFAULT_LIMIT if size is None else size,
+    )
+
+
+def _int_param(name: str, value: int | str | None, *, minimum: int, maximum: int) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise _invalid(name, f"{name} must be a whole number.") from None
+    if not minimum <= number <= maximum:
+        raise _invalid(name, f"{name} must be between {minimum} and {maximum}.")
+    return number
+
+
+# --- Caching -------------------------------------------------------------------------------------------------------
+
+
+class _Memo:
+    """This process's copy of immutable entries (their keys name a model or catalog version), least recently used
+    dropped first: a warm request then needs no round trip to Redis, and a small local-memory cache that evicts
+    entries early costs nothing."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[str, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        found = {}
+        with self.lock:
+            for key in keys:
+                if key in self.entries:
+                    self.entries.move_to_end(key)
+                    found[key] = self.entries[key]
+        return found
+
+    def set_many(self, values: Mapping[str, Any]) -> None:
+        with self.lock:
+            self.entries.update(values)
+            for key in values:
+                self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+_memo = _Memo(MEMO_SIZE)
+
+
+def _cached[K, V](keys: Mapping[K, str], load: Callable[[list[K]], Mapping[K, V]], timeout: int) -> dict[K, V]:
+    """The value of each key (`keys` maps it to its cache key) from this process's memo, else the shared cache,
+    else `load(missing keys)`; what a level lacked is stored there."""
+    found = _memo.get_many(keys.values())
+    result = {key: found[name] for key, name in keys.items() if name in found}
+    missing = [key for key in keys if key not in result]
+    if not missing:
+        return result
+    shared = cache.get_many([keys[key] for key in missing])
+    fetched = {key: shared[keys[key]] for key in missing if keys[key] in shared}
+    unknown = [key for key in missing if key not in fetched]
+    if unknown:
+        loaded = dict(load(unknown))
+        cache.set_many({keys[key]: value for key, value in loaded.items()}, timeout)
+        fetched.update(loaded)
+    _memo.set_many({keys[key]: value for key, value in fetched.items()})
+    result.update(fetched)
+    return result
+
+
+# --- Products as widgets show them -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    """What a widget or the API shows of a product, and what the rules need to know about it."""
+
+    id: int
+    name: str
+    slug: str
+    url: str
+    brand: str
+    category_path: str
+    price: Decimal
+    compare_at: Decimal | None
+    is_range: bool
+    image_url: str
+    image_width: int | None
+    image_height: int | None
+    created_at: datetime
+    on_sale: bool
+    active: bool  # sold in the store (its page exists), whatever its stock
+    available: bool  # active and in stock
+
+    @property
+    def category_id(self) -> int:
+        return int(self.category_path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
+    """Cards from three plain queries (products, their active variants, their first images): no model objects,
+    since a request may need a few dozen products that the cache lost at the last catalog change."""
+    products = Product.objects.filter(pk__in=product_ids).values_list(
+        "pk", "name", "slug", "brand", "category__path", "min_price", "created_at", "is_active", "archived_at",
+        "total_stock",
+    )  # fmt: skip
+    variants: dict[int, list[tuple[Decimal, Decimal | None]]] = {}
+    active_variants = Variant.objects.filter(product_id__in=product_ids, is_active=True)
+    for product_id, price, compare_at in active_variants.order_by("product_id", "position", "id").values_list(
+        "product_id", "price", "compare_at_price"
+    ):
+        variants.setdefault(product_id, []).append((price, compare_at))
+    images: dict[int, tuple[str, int | None, int | None]] = {}
+    pictures = ProductImage.objects.filter(product_id__in=product_ids).order_by("product_id", "position", "id")
+    for product_id, name, width, height in pictures.values_list("product_id", "image", "width", "height"):
+        images.setdefault(product_id, (name, width, height))
+    storage = ProductImage._meta.get_field("image").storage
+    found = {}
+    for pk, name, slug, brand, path, min_price, created_at, is_active, archived_at, stock in products:
+        prices = variants.get(pk, [])
+        # As the storefront's cards show it: the cheapest variant (the first of equals), and "from" over a range.
+        price, compare_at = min(prices, key=lambda pair: pair[0]) if prices else (min_price, None)
+        image_name, width, height = images.get(pk, ("", None, None))
+        active = is_active and archived_at is None
+        found[pk] = Card(
+            id=pk,
+            name=name,
+            slug=slug,
+            url=reverse("storefront:product", args=[slug]),
+            brand=brand,
+            category_path=path,
+            price=price,
+            compare_at=compare_at if compare_at is not None and compare_at > price else None,
+            is_range=any(other != price for other, _ in prices),
+            image_url=storage.url(image_name) if image_name else "",
+            image_width=width,
+            image_height=height,
+            created_at=created_at,
+            on_sale=any(was is not None and was > current for current, was in prices),
+            active=active,
+            available=active and stock > 0,
+        )
+    return found
+
+
+def cards(product_ids: Iterable[int]) -> dict[int, Card]:
+    """Cards of the products that exist, from the caches or in three queries."""
+    ids = list(dict.fromkeys(product_ids))
+    if not ids:
+        return {}
+    prefix = f"recs:card:{catalog_version()}:"
+
+    def load(missing: list[int]) -> dict[int, Card | None]:
+        # Unknown ids are kept too (as None), so a stale id costs no query until the catalog changes.
+        loaded: dict[int, Card | None] = dict.fromkeys(missing)
+        loaded.update(_load_cards(missing))
+        return loaded
+
+    found = _cached({pid: f"{prefix}{pid}" for pid in ids}, load, CARD_CACHE_SECONDS)
+    return {pid: card for pid, card in found.items() if card is not None}
+
+
+# --- Merchant rules ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rules:
+    new_arrival_days: int = 30
+    new_arrival_boost: float = 0.0
+    on_sale_boost: float = 0.0
+    just_bought_days: int = 60
+    repeatable_products: frozenset[int] = frozenset()
+    repeatable_categories: tuple[str, ...] = ()  # category paths: a path prefix is a subtree
+    excluded_products: frozenset[int] = frozenset()
+    excluded_categories: tuple[str, ...] = ()
+
+    def is_repeatable(self, card: Card) -> bool:
+        return card.id in self.repeatable_products or card.category_path.startswith(self.repeatable_categories)
+
+    def is_excluded(self, card: Card) -> bool:
+        return card.id in self.excluded_products or card.category_path.startswith(self.excluded_categories)
+
+    def boost(self, card: Card, now: datetime) -> float:
+        extra = 0.0
+        if self.new_arrival_boost and card.created_at >= now - timedelta(days=self.new_arrival_days):
+            extra += self.new_arrival_boost
+        if self.on_sale_boost and card.on_sale:
+            extra += self.on_sale_boost
+        return extra
+
+
+def load_rules() -> Rules:
+    """The settings and rules in two queries, then from the cache until a rule changes."""
+    rules: Rules | None = cache.get(RULES_KEY)
+    if rules is not None:
+        return rules
+    stored = RecommendationSettings.objects.filter(pk=1).first() or RecommendationSettings()
+    products: dict[str, set[int]] = {RuleKind.REPEATABLE: set(), RuleKind.EXCLUDE: set()}
+    paths: dict[str, list[str]] = {RuleKind.REPEATABLE: [], RuleKind.EXCLUDE: []}
+    for rule in RecommendationRule.objects.select_related("category").only("kind", "product_id", "category__path"):
+        if rule.product_id is not None:
+            products[rule.kind].add(rule.product_id)
+        elif rule.category is not None:
+            paths[rule.kind].append(rule.category.path)
+    rules = Rules(
+        new_arrival_days=stored.new_arrival_days,
+        new_arrival_boost=stored.new_arrival_boost,
+        on_sale_boost=stored.on_sale_boost,
+        just_bought_days=stored.just_bought_days,
+        repeatable_products=frozenset(products[RuleKind.REPEATABLE]),
+        repeatable_categories=tuple(paths[RuleKind.REPEATABLE]),
+        excluded_products=frozenset(products[RuleKind.EXCLUDE]),
+        excluded_categories=tuple(paths[RuleKind.EXCLUDE]),
+    )
+    cache.set(RULES_KEY, rules, RULES_CACHE_SECONDS)
+    return rules
+
+
+def forget_rules() -> None:
+    """Called when a rule or the settings change; again after commit, in case a reader cached the old ones."""
+    cache.delete(RULES_KEY)
+    transaction.on_commit(lambda: cache.delete(RULES_KEY))
+
+
+@dataclass(frozen=True)
+class Item:
+    card: Card
+    score: float
+
+
+def select(
+    ranked: Sequence[tuple[int, float]],
+    products: Mapping[int, Card],
+    rules: Rules,
+    *,
+    exclude: Iterable[int] = (),
+    just_bought: Iterable[int] = (),
+    limit: int,
+    now: datetime | None = None,
+) -> list[Item]:
+    """The best `limit` candidates that the rules allow, boosts applied (ties keep the candidates' order)."""
+    now = now or timezone.now()
+    excluded, bought = set(exclude), set(just_bought)
+    allowed = []
+    for product_id, score in ranked:
+        card = products.get(product_id)
+        if card is None or not card.available or product_id in excluded or rules.is_excluded(card):
+            continue
+        if product_id in bought and not rules.is_repeatable(card):
+            continue
+        excluded.add(product_id)
+        allowed.append(Item(card, score * (1.0 + rules.boost(card, now))))
+    allowed.sort(key=lambda item: -item.score)
+    return allowed[:limit]
+
+
+def fuse(lists: Iterable[tuple[Sequence[int], float]], *, limit: int = MAX_CANDIDATES) -> Ranked:
+    """Reciprocal rank fusion of ranked id lists, each with a weight; the best first."""
+    scores: dict[int, float] = {}
+    for ids, weight in lists:
+        for rank, product_id in enumerate(ids):
+            scores[product_id] = scores.get(product_id, 0.0) + weight / (RRF_K + rank + 1)
+    return sorted(scores.items(), key=lambda pair: -pair[1])[:limit]
+
+
+# --- Stored results of the active version ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    id: int
+    label: str
+    version: int
+    started_at: datetime
+
+    @property
+    def key(self) -> str:
+        """Names the version in cache keys; the start time tells apart versions that reuse an id (a restored or
+        test database)."""
+        return f"{self.id}.{int(self.started_at.timestamp() * 1_000_000)}"
+
+
+def active_model() -> ActiveModel | None:
+    found = cache.get(ACTIVE_KEY)
+    if found is None:
+        version = ModelVersion.objects.filter(is_active=True).first()
+        found = ActiveModel(version.pk, version.label, version.version, version.started_at) if version else "none"
+        cache.set(ACTIVE_KEY, found, ACTIVE_CACHE_SECONDS)
+    return found if isinstance(found, ActiveModel) else None
+
+
+def forget_active_model() -> None:
+    cache.delete(ACTIVE_KEY)
+
+
+def _lookup(
+    model: ActiveModel, keys: Sequence[tuple[Any, ...]], load: Callable[[list[tuple[Any, ...]]], Any], name: str
+) -> dict[tuple[Any, ...], list[int]]:
+    """A version's stored lists: `load(missing keys)` reads {key: ids} from the database (absent keys: none)."""
+    if not keys:
+        return {}
+
+    def load_all(missing: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[int]]:
+        loaded: dict[tuple[Any, ...], list[int]] = {key: [] for key in missing}
+        loaded.update(load(missing))
+        return loaded
+
+    names = {key: f"recs:{model.key}:{name}:{':'.join(map(str, key))}" for key in keys}
+    return _cached(names, load_all, LOOKUP_CACHE_SECONDS)
+
+
+def neighbours(model: ActiveModel, kind: NeighbourKind, product_ids: Sequence[int]) -> dict[int, list[int]]:
+    """Each product's stored neighbours of one kind, best first (one query for those not cached)."""
+
+    def load(missing: list[tuple[int, ...]]) -> dict[tuple[int, ...], list[int]]:
+        rows = ItemNeighbour.objects.filter(
+            model_version_id=model.id, kind=kind, product_id__in=[key[0] for key in missing]
+        ).order_by("product_id", "rank")
+        grouped: dict[tuple[int, ...], list[int]] = {}
+        for product_id, neighbour_id in rows.values_list("product_id", "neighbour_id"):
+            grouped.setdefault((product_id,), []).append(neighbour_id)
+        return grouped
+
+    found = _lookup(model, [(pid,) for pid in product_ids], load, f"n{int(kind)}")
+    return {key[0]: ids for key, ids in found.items()}
+
+
+def user_top_items(model: ActiveModel, user_id: int) -> list[int] | None:
+    """The customer's trained recommendations, or None when they had no purchases at training time."""
+
+    def load(missing: list[tuple[int, ...]]) -> dict[tuple[int, ...], list[int]]:
+        rows = UserRecommendation.objects.filter(model_version_id=model.id, user_id=user_id).order_by("rank")
+        return {(user_id,): list(rows.values_list("product_id", flat=True))}
+
+    ids = _lookup(model, [(user_id,)], load, "user")[(user_id,)]
+    return ids or None
+
+
+def trending(model: ActiveModel | None, category_id: int | None = None) -> list[int]:
+    """Trending products of a category (store-wide without one, or when the category has none); the catalog's
+    bestsellers when no model has been trained yet."""
+    if model is None:
+        return bestsellers()
+
+    def load(missing: list[tuple[int, ...]]) -> dict[tuple[int, ...], list[int]]:
+        rows = TrendingItem.objects.filter(model_version_id=model.id).order_by("category_id", "rank")
+        rows = rows.filter(category_id__isnull=True) if category_id is None else rows.filter(category_id=category_id)
+        return {(category_id or 0,): list(rows.values_list("product_id", flat=True))}
+
+    ids = _lookup(model, [(category_id or 0,)], load, "trend")[(category_id or 0,)]
+    if not ids and category_id is not None:
+        return trending(model, None)
+    return ids
+
+
+def bestsellers() -> list[int]:
+    key = f"recs:bestsellers:{catalog_version()}"
+    ids: list[int] | None = cache.get(key)
+    if ids is None:
+        available = Product.objects.filter(is_active=True, archived_at__isnull=True, total_stock__gt=0)
+        ranked = available.order_by("-sales_count", "-created_at", "-id")
+        ids = list(ranked.values_list("pk", flat=True)[:MAX_CANDIDATES])
+        cache.set(key, ids, CARD_CACHE_SECONDS)
+    return ids
+
+
+# --- One shopper's own state (never cached: it is theirs and changes with every click) -------------------------
+
+
+@dataclass(frozen=True)
+class History:
+    purchases: tuple[tuple[int, datetime], ...] = ()  # (product id, when), newest first, one per product
+    cart: tuple[int, ...] = ()  # product ids, the latest added first
+
+    def bought_since(self, moment: datetime) -> list[int]:
+        return [product_id for product_id, at in self.purchases if at >= moment]
+
+    def just_bought(self, days: int) -> set[int]:
+        return set(self.bought_since(timezone.now() - timedelta(days=days)))
+
+
+def history(audience: Audience) -> History:
+    """What the shopper bought (signed-in customers only) and has in their cart: one query each at most."""
+    purchases: dict[int, datetime] = {}
+    lines: Any
+    if audience.user_id is not None:
+        bought = OrderLine.objects.filter(order__user_id=audience.user_id, order__status__in=HISTORY_STATUSES)
+        for product_id, at in bought.order_by("-order__placed_at").values_list("product_id", "order__placed_at")[
+            :HISTORY_LINES
+        ]:
+            purchases.setdefault(product_id, at)
+        lines = CartLine.objects.filter(cart__user_id=audience.user_id)
+    elif audience.cart_token:
+        lines = CartLine.objects.filter(cart__token=audience.cart_token, cart__user__isnull=True)
+    else:
+        lines = None
+    cart = () if lines is None else tuple(lines.order_by("-added_at").values_list("variant__product_id", flat=True))
+    return History(purchases=tuple(purchases.items()), cart=tuple(dict.fromkeys(cart)))
+
+
+def recently_viewed(audience: Audience, *, limit: int = RECENTLY_VIEWED_LIMIT) -> list[int]:
+    if audience.user_id is not None:
+        return analytics.recently_viewed(user_id=audience.user_id, visitor_id=None, limit=limit)
+    if audience.visitor_id:
+        return analytics.recently_viewed(user_id=None, visitor_id=audience.visitor_id, limit=limit)
+    return []
+
+
+# --- Serving ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    recommendation_id: str
+    query: Query
+    model: str
+    version: int | None
+    strategy: str
+    items: list[Item] = field(default_factory=list)
+
+    @property
+    def slot(self) -> str:
+        return self.query.slot
+
+    @property
+    def title(self) -> str:
+        return TITLES[self.query.kind]
+
+
+@dataclass
+class _Plan:
+    """The candidates of one request, and what may top them up when the rules leave too few."""
+
+    strategy: str
+    ranked: Ranked
+    padding: list[int] = field(default_factory=list)
+
+
+def _seed_lists(
+    model: ActiveModel, seeds: Sequence[int], kinds: Sequence[NeighbourKind], weight: float
+) -> list[tuple[list[int], float]]:
+    """The neighbour lists of seed products (the first seed weighs most), ready for `fuse`."""
+    lists: list[tuple[list[int], float]] = []
+    for kind in kinds:
+        found = neighbours(model, kind, seeds)
+        lists += [(found.get(seed, []), weight * SEED_DECAY**position) for position, seed in enumerate(seeds)]
+    return lists
+
+
+def _for_you(model: ActiveModel | None, audience: Audience, past: History) -> _Plan:
+    if model is None:
+        return _Plan("trending", [], padding=trending(None))
+    viewed = recently_viewed(audience)[:MAX_VIEW_SEEDS]
+    top = user_top_items(model, audience.user_id) if audience.user_id is not None else None
+    # A customer in the training needs only what they bought since; anyone else, their whole recent history.
+    bought = past.bought_since(model.started_at) if top else [pid for pid, _ in past.purchases]
+    lists = [(top, TRAINED_WEIGHT)] if top else []
+    both = (NeighbourKind.BOUGHT_TOGETHER, NeighbourKind.SIMILAR)
+    lists += _seed_lists(model, bought[:MAX_PURCHASE_SEEDS], both, PURCHASE_SEED_WEIGHT)
+    lists += _seed_lists(model, viewed, (NeighbourKind.SIMILAR,), VIEW_SEED_WEIGHT)
+    ranked = fuse(lists)
+    strategy = "personalized" if top else "history" if ranked else "trending"
+    return _Plan(strategy, ranked, padding=trending(model))
+
+
+def _plan(query: Query, product: Card | None, model: ActiveModel | None, audience: Audience, past: History) -> _Plan:
+    kind = query.kind
+    if kind is Kind.FOR_YOU:
+        return _for_you(model, audience, past)
+    if kind is Kind.RECENTLY_VIEWED:
+        return _Plan("recently_viewed", fuse([(recently_viewed(audience), 1.0)]))
+    if kind is Kind.TRENDING:
+        category_id = product.category_id if product else _category_id(query.category)
+        return _Plan("trending", [], padding=trending(model, category_id))
+    if model is None:
+        return _Plan("untrained", [])
+    seeds = [product.id] if product else list(past.cart[:MAX_PURCHASE_SEEDS])
+    which = NeighbourKind.SIMILAR if kind is Kind.SIMILAR else NeighbourKind.BOUGHT_TOGETHER
+    return _Plan(kind.value, fuse(_seed_lists(model, seeds, (which,), 1.0)))
+
+
+def _category_id(slug: str | None) -> int | None:
+    if slug is None:
+        return None
+    found = next((category for category in cached_category_tree() if category.slug == slug), None)
+    if found is None:
+        raise NotFound("No such category.")
+    return found.pk
+
+
+def _product(query: Query) -> Card | None:
+    if query.product_id is None:
+        return None
+    product = cards([query.product_id]).get(query.product_id)
+    if product is None or not product.active:
+        raise NotFound("No such product.")
+    return product
+
+
+def recommend(query: Query, audience: Audience, *, track: bool = True) -> Recommendations:
+    """Serve one widget or API call, and record that it was shown (`recommendation_shown`) when not empty."""
+    product = _product(query)
+    model = active_model()
+    rules = load_rules()
+    past = history(audience)
+    plan = _plan(query, product, model, audience, past)
+    exclude = set(past.cart) | ({product.id} if product else set())
+    just_bought = past.just_bought(rules.just_bought_days)
+    now = timezone.now()
+    products: dict[int, Card] = {}
+
+    def pick(ranked: Ranked, limit: int) -> list[Item]:
+        """The best `limit` allowed candidates. Cards are read for the top few first (boosts reorder those), and
+        for the rest only when the rules leave too few of them."""
+        for window in (ranked[: 2 * limit + CANDIDATE_MARGIN], ranked):
+            products.update(cards(pid for pid, _ in window if pid not in products))
+            chosen = select(window, products, rules, exclude=exclude, just_bought=just_bought, limit=limit, now=now)
+            if len(chosen) == limit or len(window) == len(ranked):
+                break
+        return chosen
+
+    items = pick(plan.ranked, query.limit) if plan.ranked else []
+    strategy = plan.strategy
+    if query.kind in PADDED:
+        # Topping up comes after the shopper's own candidates whatever its boosts: it is the weaker signal.
+        fallbacks = (("trending" if model else "bestsellers", lambda: plan.padding), ("bestsellers", bestsellers))
+        for source, candidates in fallbacks:
+            if len(items) >= query.limit:
+                break
+            exclude.update(item.card.id for item in items)
+            found = pick(fuse([(candidates()[:MAX_CANDIDATES], 1.0)]), query.limit - len(items))
+            if found and not items:
+                strategy = source
+            items += found
+    result = Recommendations(
+        recommendation_id=str(uuid.uuid4()),
+        query=query,
+        model=model.label if model else NO_MODEL,
+        version=model.version if model else None,
+        strategy=strategy,
+        items=items,
+    )
+    if track and items:
+        analytics.track(
+            EventName.RECOMMENDATION_SHOWN,
+            user_id=audience.user_id,
+            visitor_id=audience.visitor_id,
+            session_key=audience.session_key,
+            payload={
+                "recommendation_id": result.recommendation_id,
+                "slot": result.slot,
+                "model": result.model,
+                "strategy": strategy,
+                "product_ids": [item.card.id for item in items],
+            },
+        )
+    return result
