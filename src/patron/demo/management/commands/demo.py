@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from patron.demo import services
 from patron.recommendations.engine.progress import rich_progress
 from patron.recommendations.training import has_active_version, train
+from patron.support.demo import seed_support
 
 
 class Command(BaseCommand):
@@ -66,6 +67,7 @@ class Command(BaseCommand):
                 f"in {report.seconds:.1f} s."
             )
             train_recommendations(console)
+            console.print(seed_support())
         console.print("Demo logins:")
         for login in services.DEMO_LOGINS:
             console.print(f"  {login.role:<8} {login.email:<26} password: {login.password}")
