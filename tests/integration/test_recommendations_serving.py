@@ -234,6 +234,8 @@ def test_one_customers_purchases_and_views_never_show_in_anothers_recommendation
     again_for_bea = ask("home", Audience(user_id=bea.pk), limit=4)
     assert product_ids(again_for_bea) == for_bea
     assert again_for_bea.strategy == "trending"
+    # Bea signs in on the computer Ada browsed on: its visitor id does not bring Ada's views along.
+    assert product_ids(ask("home", Audience(user_id=bea.pk, visitor_id="visitor-of-ada"), limit=4)) == for_bea
     assert items["shears"].pk not in product_ids(ask("home", Audience(user_id=None, visitor_id="another"), limit=3))
 
 

@@ -105,7 +105,7 @@ def _out(result: Recommendations) -> dict[str, Any]:
 def _audience(request: HttpRequest) -> services.Audience:
     user = getattr(request, "auth", None)
     if isinstance(user, User):
-        return services.Audience(user_id=user.pk)
+        return services.Audience(user_id=user.pk, visitor_id=visitor_id(request))
     token = request.headers.get(CART_TOKEN_HEADER, "")
     return services.Audience(
         user_id=None, visitor_id=visitor_id(request), cart_token=token if 0 < len(token) <= TOKEN_MAX_LENGTH else None

@@ -4,7 +4,7 @@ Every recommendation type is a list of candidate product ids with scores, built 
 
 - similar (product page): the product's stored similar items (text embeddings blended with co-views);
 - bought_together (product page, cart): the stored co-purchase neighbours of the product, or of the cart's items;
-- for_you (home, account, cart, emails): the customer's trained top items, fused with the neighbours of what
+- for_you (home, account, cart): the customer's trained top items, fused with the neighbours of what
   they bought since the training (or ever, when they were not in it) and of what they viewed lately; an
   anonymous visitor gets the items similar to what they viewed; nobody with no history gets trending;
 - trending (store-wide or per category) and recently_viewed.
@@ -29,6 +29,7 @@ from typing import Any
 
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -135,7 +136,8 @@ class Query:
 
 @dataclass(frozen=True)
 class Audience:
-    """Who asks. A signed-in customer is known by `user_id` only: a visitor id is used for anonymous visitors."""
+    """Who asks. A signed-in customer's recommendations come from their account only, never from the browser's
+    visitor id (a shared computer may carry someone else's browsing); for them it only labels recorded events."""
 
     user_id: int | None
     visitor_id: str = ""
@@ -473,15 +475,18 @@ def forget_active_model() -> None:
     cache.delete(ACTIVE_KEY)
 
 
+Key = tuple[Any, ...]
+
+
 def _lookup(
-    model: ActiveModel, keys: Sequence[tuple[Any, ...]], load: Callable[[list[tuple[Any, ...]]], Any], name: str
-) -> dict[tuple[Any, ...], list[int]]:
+    model: ActiveModel, keys: Sequence[Key], load: Callable[[list[Key]], Mapping[Key, list[int]]], name: str
+) -> dict[Key, list[int]]:
     """A version's stored lists: `load(missing keys)` reads {key: ids} from the database (absent keys: none)."""
     if not keys:
         return {}
 
-    def load_all(missing: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[int]]:
-        loaded: dict[tuple[Any, ...], list[int]] = {key: [] for key in missing}
+    def load_all(missing: list[Key]) -> dict[Key, list[int]]:
+        loaded: dict[Key, list[int]] = {key: [] for key in missing}
         loaded.update(load(missing))
         return loaded
 
@@ -562,7 +567,7 @@ class History:
 def history(audience: Audience) -> History:
     """What the shopper bought (signed-in customers only) and has in their cart: one query each at most."""
     purchases: dict[int, datetime] = {}
-    lines: Any
+    lines: QuerySet[CartLine] | None
     if audience.user_id is not None:
         bought = OrderLine.objects.filter(order__user_id=audience.user_id, order__status__in=HISTORY_STATUSES)
         for product_id, at in bought.order_by("-order__placed_at").values_list("product_id", "order__placed_at")[
@@ -677,7 +682,7 @@ def _product(query: Query) -> Card | None:
     return product
 
 
-def recommend(query: Query, audience: Audience, *, track: bool = True) -> Recommendations:
+def recommend(query: Query, audience: Audience) -> Recommendations:
     """Serve one widget or API call, and record that it was shown (`recommendation_shown`) when not empty."""
     product = _product(query)
     model = active_model()
@@ -720,7 +725,7 @@ def recommend(query: Query, audience: Audience, *, track: bool = True) -> Recomm
         strategy=strategy,
         items=items,
     )
-    if track and items:
+    if items:
         analytics.track(
             EventName.RECOMMENDATION_SHOWN,
             user_id=audience.user_id,

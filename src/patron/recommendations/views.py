@@ -22,7 +22,7 @@ def audience(request: HttpRequest) -> services.Audience:
     """The web shopper: a signed-in customer by account, a visitor by the analytics cookie and session cart."""
     session_key = request.session.session_key or ""
     if isinstance(request.user, User) and request.user.is_authenticated:
-        return services.Audience(user_id=request.user.pk, session_key=session_key)
+        return services.Audience(user_id=request.user.pk, visitor_id=visitor_id(request), session_key=session_key)
     return services.Audience(
         user_id=None,
         visitor_id=visitor_id(request),
