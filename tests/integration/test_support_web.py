@@ -190,7 +190,7 @@ def test_the_conversation_view_shows_the_transcript_customer_orders_intent_and_s
     staff_client: Client, customer: User, paid: Order, django_assert_max_num_queries: Callable[..., Any]
 ) -> None:
     conversation = handed_over(customer, paid)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(20):
         html = staff_client.get(reverse("support:inbox_conversation", args=[conversation.pk])).content.decode()
     assert f"where is my order {paid.number}" in html
     assert "contact_human_agent" in html
@@ -198,6 +198,7 @@ def test_the_conversation_view_shows_the_transcript_customer_orders_intent_and_s
     assert "I&#x27;m looking at your order" in html or "I'm looking at your order" in html
     assert "Cancel order" in html
     assert "Resend invoice" in html
+    assert "0 points" in html  # the customer's loyalty status beside the thread
 
 
 def test_agents_reply_note_assign_prioritise_label_and_resolve(

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from patron.accounts.models import User
 from patron.errors import DomainError, NotFound
+from patron.loyalty import services as loyalty
 from patron.orders import services as orders
 from patron.support import chat, services
 from patron.support.models import (
@@ -225,6 +226,7 @@ def inbox_conversation(request: HttpRequest, conversation_id: int) -> HttpRespon
         "thread": thread,
         "last_id": thread[-1].pk if thread else 0,
         "orders": services.customer_orders(conversation.contact),
+        "loyalty": loyalty.summary(conversation.contact.user) if conversation.contact.user else None,
         "statuses": ConversationStatus.choices,
         "priorities": Priority.choices,
         "staff_members": User.objects.filter(is_staff=True, is_active=True).order_by("email"),
