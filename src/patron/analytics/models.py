@@ -23,6 +23,7 @@ class EventName(models.TextChoices):
     RECOMMENDATION_CLICKED = "recommendation_clicked", "Recommendation clicked"
 
 
+EVENT_NAMES = frozenset(EventName.values)
 # What a page's script may report through POST /api/analytics/events; everything else is recorded on the server.
 CLIENT_EVENTS = frozenset(
     {
