@@ -188,10 +188,12 @@ class EASE(_ItemScorer):
             inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
         if info != 0:
             raise ValueError("EASE: the regularised Gram matrix is not positive definite; raise l2.")
-        inverse = np.triu(inverse) + np.triu(inverse, 1).T
-        weights = inverse / -np.diag(inverse)
-        weights[np.diag_indices(self.items)] = 0.0
-        self.weights = weights.astype(np.float32)
+        # dpotri fills the upper triangle only; the matrices are large, so the rest is done in place.
+        inverse = np.triu(inverse)
+        inverse += np.triu(inverse, 1).T
+        inverse /= -np.diag(inverse).copy()
+        inverse[np.diag_indices(self.items)] = 0.0
+        self.weights = inverse.astype(np.float32)
 
     def _user_scores(self, history: sp.csr_matrix) -> np.ndarray:
         return _dense(self._input(history) @ self.weights)
