@@ -5,17 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
 
 from patron.accounts.testing import bearer, make_user
 from patron.analytics import buffer
 from patron.analytics.models import Event, EventName
+from patron.analytics.visitor import COOKIE_NAME, COOKIE_SALT
 from patron.cart import services as cart_services
 from patron.catalog.models import Category, Product
 from patron.recommendations.services import MAX_LIMIT
 from tests.factories import make_category, make_product
-from tests.integration.test_recommendations_serving import bought, stored_version
+from tests.integration.test_recommendations_serving import bought, stored_version, viewed
 
 pytestmark = pytest.mark.django_db
 
@@ -165,6 +167,23 @@ def test_an_empty_widget_removes_its_placeholder_and_bad_input_is_a_400(
     assert empty.status_code == 200 and empty.content == b""
     assert client.get(WIDGET, q(context="somewhere")).status_code == 400
     assert client.get(WIDGET, q(context="product", product_id=987_654)).status_code == 404
+
+
+def test_a_returning_visitor_gets_what_is_similar_to_what_their_browser_viewed(
+    client: Client, shop: dict[str, Product]
+) -> None:
+    kettle, teapot, mug = shop["kettle"], shop["teapot"], shop["mug"]
+    stored_version(similar={kettle.pk: [teapot.pk]}, trending={None: [mug.pk]})
+    viewed(kettle, visitor="returning-visitor")
+    issued = HttpResponse()
+    issued.set_signed_cookie(COOKIE_NAME, "returning-visitor", salt=COOKIE_SALT)
+    client.cookies[COOKIE_NAME] = issued.cookies[COOKIE_NAME].value
+    body = client.get(URL, q(context="home", limit=1)).json()
+    assert (body["strategy"], ids(body)) == ("history", [teapot.pk])
+    html = client.get(WIDGET, q(context="home", type="recently_viewed")).content.decode()
+    assert f'data-product-id="{kettle.pk}"' in html
+    # A browser without the cookie is new: nothing to look up, trending it is.
+    assert ids(Client().get(URL, q(context="home", limit=1)).json()) == [mug.pk]
 
 
 def test_a_signed_in_shoppers_widget_is_theirs(client: Client, shop: dict[str, Product]) -> None:

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from patron.accounts.auth import JWTAuth
 from patron.accounts.models import User
-from patron.analytics.visitor import visitor_id
+from patron.analytics.visitor import visitor, visitor_id
 from patron.cart.services import CART_TOKEN_HEADER, TOKEN_MAX_LENGTH
 from patron.recommendations import services
 from patron.recommendations.services import Context, Item, Kind, Recommendations
@@ -107,8 +107,12 @@ def _audience(request: HttpRequest) -> services.Audience:
     if isinstance(user, User):
         return services.Audience(user_id=user.pk, visitor_id=visitor_id(request))
     token = request.headers.get(CART_TOKEN_HEADER, "")
+    browser = visitor(request)
     return services.Audience(
-        user_id=None, visitor_id=visitor_id(request), cart_token=token if 0 < len(token) <= TOKEN_MAX_LENGTH else None
+        user_id=None,
+        visitor_id=browser.id,
+        cart_token=token if 0 < len(token) <= TOKEN_MAX_LENGTH else None,
+        returning=browser.known,
     )
 
 

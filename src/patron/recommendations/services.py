@@ -143,6 +143,8 @@ class Audience:
     visitor_id: str = ""
     session_key: str = ""
     cart_token: str | None = None
+    # False for a browser seen for the first time (no visitor cookie yet): it has no views to look up.
+    returning: bool = True
 
 
 def _invalid(name: str, message: str) -> ValidationFailed:
@@ -586,7 +588,7 @@ def history(audience: Audience) -> History:
 def recently_viewed(audience: Audience, *, limit: int = RECENTLY_VIEWED_LIMIT) -> list[int]:
     if audience.user_id is not None:
         return analytics.recently_viewed(user_id=audience.user_id, visitor_id=None, limit=limit)
-    if audience.visitor_id:
+    if audience.visitor_id and audience.returning:
         return analytics.recently_viewed(user_id=None, visitor_id=audience.visitor_id, limit=limit)
     return []
 
