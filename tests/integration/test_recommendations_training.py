@@ -19,7 +19,7 @@ from django.utils import timezone
 from patron.accounts.testing import make_user
 from patron.analytics import buffer
 from patron.catalog.models import Product
-from patron.errors import Conflict
+from patron.errors import Conflict, ValidationFailed
 from patron.recommendations import services, tasks
 from patron.recommendations.engine.progress import Progress
 from patron.recommendations.models import (
@@ -285,3 +285,9 @@ def test_the_demo_store_ends_with_a_trained_model() -> None:
     # A store that has products and a model is left as it is.
     call_command("demo", "--if-empty", stdout=io.StringIO())
     assert list(ModelVersion.objects.all()) == [active]
+
+
+def test_an_unknown_model_is_refused_before_anything_starts() -> None:
+    with pytest.raises(ValidationFailed, match="Unknown model 'nope'"):
+        train(model_name="nope")
+    assert not ModelVersion.objects.exists()

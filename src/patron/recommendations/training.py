@@ -18,6 +18,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import batched
@@ -31,7 +32,7 @@ from django.utils import timezone
 from patron.analytics import services as analytics
 from patron.catalog.models import Product
 from patron.catalog.services import COUNTED_ORDER_STATUSES, category_tree
-from patron.errors import Conflict
+from patron.errors import Conflict, ValidationFailed
 from patron.orders.models import OrderLine
 from patron.recommendations.engine import baskets, content
 from patron.recommendations.engine.data import PurchaseLog, basket_matrix, interaction_matrix
@@ -96,7 +97,8 @@ def train(*, progress: Progress = silent_progress, model_name: str | None = None
     """
     name = model_name or DEFAULT_MODEL
     if name not in MODELS:
-        raise Conflict(f"Unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}.")
+        message = f"Unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}."
+        raise ValidationFailed(message, fields={"model": [message]})
     parameters = {
         "model": name,
         "similar_k": SIMILAR_K,
@@ -153,9 +155,9 @@ def _run(version: ModelVersion, name: str, progress: Progress) -> ModelVersion:
     metrics: dict[str, Any] = {}
     timings: dict[str, float] = {}
 
-    def phase(label: str) -> _Timer:
+    def phase(label: str) -> AbstractContextManager[None]:
         _beat(version)
-        return _Timer(label, timings)
+        return _timed(label, timings)
 
     with phase("read"):
         catalog = read_catalog(progress)
@@ -178,15 +180,13 @@ def _run(version: ModelVersion, name: str, progress: Progress) -> ModelVersion:
     return _activate(version, metrics)
 
 
-class _Timer:
-    def __init__(self, label: str, timings: dict[str, float]) -> None:
-        self.label, self.timings = label, timings
-
-    def __enter__(self) -> None:
-        self.started = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.timings[self.label] = time.perf_counter() - self.started
+@contextmanager
+def _timed(label: str, timings: dict[str, float]) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[label] = time.perf_counter() - started
 
 
 # --- Reading the store ------------------------------------------------------------------------------------------
