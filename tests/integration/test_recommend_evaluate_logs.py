@@ -55,7 +55,7 @@ def test_online_retail_parquet_with_typed_columns(tmp_path: Path) -> None:
             "Quantity": pa.array([6, -6, 2], pa.int64()),
             "InvoiceDate": pa.array(np.array(["2010-12-01T08:26", "2010-12-02", "2010-12-03"], "datetime64[us]")),
             "Price": [2.55, 2.55, 12.75],
-            "Customer ID": pa.array([17850, 17850, None], pa.int64()),
+            "Customer ID": pa.array([17850.0, 17850.0, np.nan], pa.float64()),  # as pandas writes it
             "Country": ["United Kingdom"] * 3,
         }
     )
@@ -103,6 +103,14 @@ u1,sku-2,2024-06-01T08:00:00Z,2,o-1,Tea,
     assert log.basket_ids.tolist() == ["o-1", "o-1"]
     assert log.item_names.tolist() == ["Mug", "Tea"]
     assert log.unit_prices[0] == 4.5 and np.isnan(log.unit_prices[1])
+
+
+def test_tab_separated_logs_and_ids_that_look_like_missing_values(tmp_path: Path) -> None:
+    text = "user\titem\ttimestamp\tquantity\nNA\t-\t2024-01-01\t1\n\tmug\t2024-01-01\t1\n"
+
+    log = read_purchase_log(write(tmp_path, text, "log.tsv"))
+
+    assert (log.user_ids.tolist(), log.item_ids.tolist()) == (["NA"], ["-"])
 
 
 def test_month_first_dates_of_spreadsheet_exports_are_read(tmp_path: Path) -> None:

@@ -126,15 +126,17 @@ def _read_csv(path: Path, *, delimiter: str) -> pa.Table:
     return pa_csv.read_csv(
         path,
         parse_options=parse,
+        # Only an empty field is missing: "NA" or "-" may well be someone's id.
         convert_options=pa_csv.ConvertOptions(
-            column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True
+            column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=True, null_values=[""]
         ),
     )
 
 
 def _text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A column as trimmed text; whole-number floats (ids read from a spreadsheet) lose their ".0"."""
+    """A column as trimmed text; whole-number floats (ids read from a spreadsheet) lose their ".0", NaN is missing."""
     if pa.types.is_floating(column.type):
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, column.type), column)
         whole = pc.equal(pc.floor(column), column)
         column = pc.if_else(
             whole, pc.cast(pc.cast(column, pa.int64(), safe=False), pa.string()), pc.cast(column, pa.string())
