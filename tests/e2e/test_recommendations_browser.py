@@ -83,6 +83,15 @@ def test_a_buyer_sees_what_goes_with_their_purchase_and_the_click_is_recorded(
 
     link.click()
     expect(page.get_by_role("heading", level=1, name="Ceramic Teapot")).to_be_visible()
+    # The teapot's page shows what is like it, loaded as its widget scrolls into view.
+    page.mouse.wheel(0, 5000)
+    similar = page.locator('section[data-slot="product_similar"]')
+    similar.scroll_into_view_if_needed()
+    expect(similar.get_by_role("heading", name="Similar items")).to_be_visible()
+    expect(similar.locator(f'a[data-product-id="{kitchen["cups"].pk}"]')).to_be_visible()
+    expect(similar.locator(f'a[data-product-id="{kettle.pk}"]')).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=screenshots / f"recommendations-{viewport}-product.png", full_page=True)
     click = recorded_click(teapot)
     assert click is not None, "the click never reached the server"
     assert click.user_id == buyer.pk
