@@ -12,6 +12,7 @@ from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from patron.followups.models import FollowUp, SurveyKind, SurveyResponse
+from patron.reviews.insights import month_start
 
 PROMOTER = 9
 PASSIVE = 7
@@ -79,12 +80,6 @@ def nps_by_month(months: int = 12, now: datetime | None = None) -> list[MonthlyN
         .order_by("month")
     )
     return [MonthlyNps(row["month"], _nps_from(cast(dict[str, Any], row))) for row in rows]
-
-
-def month_start(moment: datetime, months_back: int = 0) -> datetime:
-    """Midnight on the first day of the month `months_back` calendar months before `moment`'s."""
-    index = moment.year * 12 + moment.month - 1 - months_back
-    return moment.replace(year=index // 12, month=index % 12 + 1, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
