@@ -30,7 +30,8 @@ from patron.support.assistant.intents import IntentBook, load_intents
 
 logger = logging.getLogger(__name__)
 
-MODEL_VERSION = "1"
+# Part of the cache file name: bump it whenever training changes (features, pattern expansion), or old caches stay.
+MODEL_VERSION = "2"
 EMBEDDING_WEIGHT = 2.0
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
