@@ -41,7 +41,11 @@ def send(
         conversation = services.start_conversation(user, channel=channel, email=email)
     services.check_rate(conversation)
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().select_related("contact", "order").get(pk=conversation.pk)
+        locked = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("contact", "order")
+            .get(pk=conversation.pk)
+        )
         message = services.add_message(locked, Sender.CUSTOMER, text)
         if locked.status in services.OPEN_FOR_PEOPLE:
             return ChatResult(locked, message, None)
