@@ -22,7 +22,7 @@ from patron.catalog.models import Variant
 from patron.errors import NotAuthenticated, PermissionDenied, ValidationFailed
 from patron.loyalty import services
 from patron.loyalty import tasks as loyalty_tasks
-from patron.loyalty.models import EntryKind, LoyaltyPoints, PointsEntry, RuleKind, TierBasis, TierChange
+from patron.loyalty.models import EntryKind, LoyaltyPoints, PointsEntry, Reward, RuleKind, TierBasis, TierChange
 from patron.orders import services as orders
 from patron.orders.models import OrderStatus, OrderStatusChange
 from tests.integration import test_loyalty_earning as shared
@@ -143,6 +143,45 @@ def test_a_cancellation_takes_back_every_point_and_never_leaves_a_negative_balan
     assert balance(customer) == (0, 0)
     reversal = PointsEntry.objects.get(user=customer, kind=EntryKind.REVERSED)
     assert (reversal.points, reversal.shortfall) == (-10, 30)
+
+
+def test_an_award_arriving_after_the_refund_still_gives_its_share_back(
+    customer: User, staff: User, mug: Variant, clock: datetime
+) -> None:
+    make_rule(RuleKind.SPEND, 1)
+    order = pay(make_order([(mug, 2)], user=customer, shipping="0", placed_at=clock))
+    orders.refund_order(order, Decimal("10.00"), actor=staff)
+    services.reverse_order_points(order.pk, clock)  # the refund's subscriber ran first: nothing to reverse yet
+    services.award_order_points(order.pk, clock)
+
+    assert balance(customer) == (0, 30)
+
+
+def test_an_order_delivered_before_its_award_waits_for_the_return_window_only(
+    customer: User, staff: User, mug: Variant, clock: datetime
+) -> None:
+    program(return_window_days=30)
+    make_rule(RuleKind.SPEND, 1)
+    order = pay(make_order([(mug, 1)], user=customer, placed_at=clock))
+    _deliver(order.pk, staff, clock)
+    services.award_order_points(order.pk, clock + timedelta(days=2))
+
+    assert PointsEntry.objects.get(user=customer).available_at == clock + timedelta(days=30)
+
+
+def test_a_customer_is_deleted_with_their_whole_ledger(
+    customer: User, staff: User, mug: Variant, clock: datetime
+) -> None:
+    make_rule(RuleKind.SPEND, 1)
+    buy(customer, (mug, 1), now=clock)
+    services.release_pending_points(clock + timedelta(days=90))
+    Reward.objects.create(name="$5 off", kind="fixed", value=Decimal(5), points_cost=10)
+    services.redeem_reward(customer, Reward.objects.get().pk, clock + timedelta(days=90))
+
+    customer.delete()
+
+    assert not PointsEntry.objects.exists()
+    assert not LoyaltyPoints.objects.exists()
 
 
 def test_cancelling_and_refunding_publish_the_events_that_reverse(

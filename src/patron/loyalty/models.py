@@ -318,14 +318,16 @@ class PointsEntry(models.Model):
         "orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="points_entries"
     )
     reward = models.ForeignKey(Reward, null=True, blank=True, on_delete=models.SET_NULL, related_name="entries")
+    # RESTRICT (here and on `source`): an entry's code or earning is never deleted on its own, only together with
+    # the customer's whole ledger.
     discount_code = models.OneToOneField(
-        "pricing.DiscountCode", null=True, blank=True, on_delete=models.PROTECT, related_name="points_entry"
+        "pricing.DiscountCode", null=True, blank=True, on_delete=models.RESTRICT, related_name="points_entry"
     )
     source = models.ForeignKey(
         "self",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         related_name="followups",
         help_text="The earning that a release or a reversal applies to.",
     )

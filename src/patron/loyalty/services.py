@@ -331,7 +331,7 @@ def award_order_points(order_id: int, now: datetime | None = None) -> list[Point
     rules = open_rules(now)
     lines = _earn_lines(order)
     tiers = all_tiers()
-    links = {"order": order, "available_at": now + timedelta(days=program.undelivered_release_days)}
+    links = {"order": order, "available_at": _release_at(order.pk, program, now)}
     description = f"Order {order.number}"
     entries: list[PointsEntry | None] = []
     with transaction.atomic():
@@ -356,20 +356,29 @@ def award_order_points(order_id: int, now: datetime | None = None) -> list[Point
                     _award(account, rule, rule.points, now=now, key=key, pending=True, description=description, **links)
                 )
     entries.extend(_settle_referral(order, rules, now=now, links=links))
+    # A refund or cancellation handled before this (late or retried) award still takes its share back.
+    reverse_order_points(order.pk, now)
     refresh_tier(order.user_id, now)
     return [entry for entry in entries if entry is not None]
 
 
-def schedule_release(order_id: int, now: datetime | None = None) -> int:
-    """The order was delivered: its pending points become available once the return window has passed."""
-    now = _now(now)
+def _release_at(order_id: int, program: LoyaltyProgram, now: datetime) -> datetime:
+    """When an order's pending points become available: the return window after delivery, or for an order not
+    (yet) delivered, `undelivered_release_days` from now."""
     delivered = (
         OrderStatusChange.objects.filter(order_id=order_id, to_status=OrderStatus.DELIVERED)
         .order_by("-at")
         .values_list("at", flat=True)
         .first()
     )
-    release_at = (delivered or now) + timedelta(days=get_program().return_window_days)
+    if delivered is None:
+        return now + timedelta(days=program.undelivered_release_days)
+    return delivered + timedelta(days=program.return_window_days)
+
+
+def schedule_release(order_id: int, now: datetime | None = None) -> int:
+    """The order was delivered: its pending points become available once the return window has passed."""
+    release_at = _release_at(order_id, get_program(), _now(now))
     # Only the time changes, never an amount: the ledger's sums stay as they were.
     return PointsEntry.objects.filter(order_id=order_id, kind=EntryKind.EARNED, pending__gt=0).update(
         available_at=release_at
@@ -679,7 +688,10 @@ def referral_stats(user: User | None, now: datetime | None = None) -> ReferralSt
         invited=Count("pk"), rewarded=Count("pk", filter=Q(status=ReferralStatus.REWARDED))
     )
     return ReferralStats(
-        code=account.referral_code, link=referral_link(account.referral_code), invited=counts["invited"], rewarded=counts["rewarded"]
+        code=account.referral_code,
+        link=referral_link(account.referral_code),
+        invited=counts["invited"],
+        rewarded=counts["rewarded"],
     )
 
 
