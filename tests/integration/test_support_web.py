@@ -26,6 +26,7 @@ from patron.support.models import (
     Message,
     Sender,
     Ticket,
+    TicketStatus,
 )
 from tests.factories import make_product
 from tests.order_factories import make_order, pay
@@ -267,3 +268,35 @@ def test_the_inbox_thread_polls_cheaply(
         assert staff_client.get(url, {"after": last.pk}).status_code == 204
     chat.send(customer, "are you there?", conversation_id=conversation.pk)
     assert "are you there?" in staff_client.get(url, {"after": last.pk}).content.decode()
+
+
+def test_a_guest_handed_over_is_asked_for_an_email_and_the_team_sees_it(client: Client, staff: User) -> None:
+    handed = client.post(reverse("support:chat_send"), {"message": "I want to talk to a person"})
+    assert "leave your e-mail address" in handed.content.decode()
+    client.post(reverse("support:chat_send"), {"message": "sure, it's grace@example.com"})
+    conversation = Conversation.objects.get()
+    assert conversation.contact.email == "grace@example.com"
+    assert conversation.messages.filter(sender=Sender.ASSISTANT).count() == 1  # people have it now
+
+
+def test_staff_change_ticket_statuses_in_the_back_office_and_each_change_is_recorded(
+    client: Client, customer: User
+) -> None:
+    superuser = make_user("root@example.com", is_staff=True, is_superuser=True)
+    ticket = services.open_ticket(customer, subject="Late parcel", description="Where is it?")
+    client.force_login(superuser)
+
+    response = client.post(
+        reverse("admin:support_ticket_changelist"),
+        {"action": "mark_solved", "_selected_action": [str(ticket.pk)]},
+        follow=True,
+    )
+
+    assert "1 ticket(s) now solved." in response.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.status == TicketStatus.SOLVED
+    assert ticket.closed_at is not None
+    assert list(ticket.events.values_list("from_status", "to_status", "actor")) == [
+        ("", "open", customer.pk),
+        ("open", "solved", superuser.pk),
+    ]

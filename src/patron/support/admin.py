@@ -1,16 +1,20 @@
-"""Back-office for support: the knowledge-base articles the assistant answers from, and read-only views of
-conversations and tickets (the team works them in the inbox at /support/inbox/)."""
+"""Back-office for support: the knowledge-base articles the assistant answers from, read-only conversations (the
+team works them in the inbox at /support/inbox/) and tickets, whose status changes through recorded actions."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
-from patron.support.models import Article, Conversation, ConversationEvent, Message, Ticket, TicketEvent
+from patron.accounts.models import User
+from patron.errors import DomainError
+from patron.support import services
+from patron.support.models import Article, Conversation, ConversationEvent, Message, Ticket, TicketEvent, TicketStatus
 
 
 @admin.register(Article)
@@ -87,3 +91,33 @@ class TicketAdmin(ReadOnlyAdmin):
     search_fields = ("subject", "contact__email", "order__number")
     list_select_related = ("contact", "order")
     inlines = (TicketEventInline,)
+    actions = ("mark_open", "mark_pending", "mark_solved", "mark_closed")
+
+    def _set(self, request: HttpRequest, tickets: QuerySet[Ticket], status: str) -> None:
+        """Each change goes through the service, so it is recorded in the ticket's history with the staff member."""
+        actor = request.user if isinstance(request.user, User) else None
+        changed = 0
+        for ticket in tickets.order_by("pk"):
+            try:
+                services.set_ticket_status(ticket, status, actor=actor)
+            except DomainError as refusal:
+                self.message_user(request, f"#{ticket.pk}: {refusal.message}", messages.ERROR)
+            else:
+                changed += 1
+        self.message_user(request, f"{changed} ticket(s) now {TicketStatus(status).label.lower()}.")
+
+    @admin.action(description="Mark open")
+    def mark_open(self, request: HttpRequest, tickets: QuerySet[Ticket]) -> None:
+        self._set(request, tickets, TicketStatus.OPEN)
+
+    @admin.action(description="Mark waiting for the customer")
+    def mark_pending(self, request: HttpRequest, tickets: QuerySet[Ticket]) -> None:
+        self._set(request, tickets, TicketStatus.PENDING)
+
+    @admin.action(description="Mark solved")
+    def mark_solved(self, request: HttpRequest, tickets: QuerySet[Ticket]) -> None:
+        self._set(request, tickets, TicketStatus.SOLVED)
+
+    @admin.action(description="Mark closed")
+    def mark_closed(self, request: HttpRequest, tickets: QuerySet[Ticket]) -> None:
+        self._set(request, tickets, TicketStatus.CLOSED)

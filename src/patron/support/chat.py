@@ -15,6 +15,7 @@ from django.db import transaction
 from patron.accounts.models import User
 from patron.support import services
 from patron.support.assistant import engine, llm
+from patron.support.assistant.nlu import extract_entities
 from patron.support.models import Channel, Conversation, ConversationStatus, Message, Sender
 
 
@@ -47,6 +48,10 @@ def send(
             .get(pk=conversation.pk)
         )
         message = services.add_message(locked, Sender.CUSTOMER, text)
+        found = extract_entities(text).emails
+        if found and locked.contact.user_id is None and not locked.contact.email:
+            # A guest leaving an address for the team's answer, whoever handles the conversation.
+            services.remember_email(locked.contact, found[0])
         if locked.status in services.OPEN_FOR_PEOPLE:
             return ChatResult(locked, message, None)
         if locked.status == ConversationStatus.RESOLVED:

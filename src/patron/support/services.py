@@ -89,7 +89,7 @@ def contact_for(user: User | None, *, email: str = "", name: str = "") -> Contac
 
 
 def remember_email(contact: Contact, email: str) -> None:
-    """A guest proved this address (it matched their order): the team can see it and write to it."""
+    """A guest's address (typed in the chat, or proven by their order), for the team to see and answer."""
     if contact.user_id is None and not contact.email:
         Contact.objects.filter(pk=contact.pk).update(email=email.lower())
         contact.email = email.lower()

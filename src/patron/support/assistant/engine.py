@@ -275,10 +275,12 @@ def hand_off(turn: Turn, intent: str, reason: str, priority: str = "") -> Reply:
     )
     turn.state.pop("awaiting", None)
     turn.state["failures"] = 0
+    contact = turn.conversation.contact
+    reach = "" if contact.user_id or contact.email else " If you leave your e-mail address, we can answer there too."
     return Reply(
         "I've passed our conversation to the team, with everything you've told me. A person will reply right here, "
         "usually within a few hours (Monday to Friday, 9 am to 6 pm). You can close this window and come back "
-        "to it here.",
+        f"to it here.{reach}",
         actions=[{"name": "handoff", "status": "done"}],
         handoff=True,
     )
