@@ -26,8 +26,9 @@ from patron.reviews.moderation import check_text, load_terms
         ("Call +44 20 7946 0958 now", "contact_details"),
         ("THIS IS THE WORST DRESS I HAVE EVER BOUGHT", "all_caps"),
         ("aaaaaaaaaaaaaaaaaaaaa", "repeated_characters"),
-        ("buy buy buy buy", "repetition"),
-        ("nice nice nice nice dress nice nice nice nice", "repetition"),
+        ("Best price!!!!!!!!!!!!", "repeated_characters"),
+        ("buy buy buy buy buy buy buy buy", "repetition"),
+        (" ".join(["cheap"] * 12 + ["dress", "sale"] * 4), "repetition"),
     ],
 )
 def test_it_holds(text: str, flag: str) -> None:
@@ -46,6 +47,11 @@ def test_it_holds(text: str, flag: str) -> None:
         "Shipped to Scunthorpe in two days; the class was assessed as excellent.",
         "Cocktail dress, but the glasses are not included, obviously.",
         "Great for a night out. My husband loved it. LOVE.",
+        "Awww... so in love! Sooooo cute.",
+        "Love love love. Love, love, love this top!",
+        "I work from home, so comfy tops are a must; buy now while it is on sale.",
+        "I was going to re-turn this.top but it is.comfortable.",
+        "Wait for it...... and ____ underlined ---- dashes",
     ],
 )
 def test_it_lets_honest_reviews_through(text: str) -> None:
@@ -53,8 +59,8 @@ def test_it_lets_honest_reviews_through(text: str) -> None:
 
 
 def test_title_and_comment_are_checked_together() -> None:
-    # "visit my" runs from the title into the comment.
-    assert check_text("Visit", "my shop at www.deals.xyz") == ["spam", "link"]
+    # "dm me" runs from the title into the comment.
+    assert check_text("Please dm", "me for prices, www.deals.xyz") == ["spam", "link"]
     assert check_text("", "") == []
 
 

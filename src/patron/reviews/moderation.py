@@ -24,17 +24,19 @@ REPETITION = "repetition"
 
 # Look-alike characters used to slip words past filters.
 _LOOKALIKES = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
-_URL = re.compile(r"https?://|www\.|\b[a-z0-9-]{2,}\.(?:com|net|org|ru|info|biz|xyz|top|io|ly|co|shop|site|online)\b")
+# A bare domain needs a top-level domain that is not also an English word ("this.top", "it is.comfy").
+_URL = re.compile(r"https?://|\bwww\.|\b[a-z0-9-]{2,}\.(?:com|net|org|ru|info|biz|xyz|shop)\b(?![.-]?[a-z])")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.]+\b")
 _PHONE = re.compile(r"\+?\(?\b\d{2,4}\)?[\s.-]?\d{3,4}[\s.-]?\d{3,5}\b")
-_STRETCH = re.compile(r"(.)\1{5,}")  # six or more of one character ("Sooo good" stays fine)
+# Ten or more of one character, separators ("....", "____") aside: "Soooo good" is enthusiasm, not spam.
+_STRETCH = re.compile(r"([^\s._\-=*~])\1{9,}")
 _SPACED_LETTERS = re.compile(r"\b(?:[a-z][\s.*_-]){2,}[a-z]\b")
 _WORD = re.compile(r"[a-z]+")
 MIN_LETTERS_FOR_CAPS = 20
 CAPS_SHARE = 0.8
-MIN_WORDS_FOR_REPETITION = 8
+MIN_WORDS_FOR_REPETITION = 20
 REPEATED_WORD_SHARE = 0.5
-REPEATED_RUN = 4
+REPEATED_RUN = 8  # "Love love love. Love, love, love this top" is praise
 
 
 @dataclass(frozen=True)
