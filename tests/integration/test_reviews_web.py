@@ -19,7 +19,7 @@ from patron.accounts.testing import make_user
 from patron.catalog.models import Category, Product
 from patron.orders import services as orders
 from patron.reviews import services
-from patron.reviews.models import Question, Review, Status
+from patron.reviews.models import Question, Review, ReviewSettings, Status
 from patron.reviews.services import ReviewInput, Upload
 from patron.reviews.testing import deliver, photo_bytes
 from tests.factories import make_category, make_product
@@ -253,3 +253,11 @@ def test_questions_are_asked_and_answered_on_the_page(
     client.logout()
     shown = client.get(f"/reviews/product/{kettle.pk}/questions/", headers={"HX-Request": "true"}).content.decode()
     assert "Does it work on induction?" in shown and "Yes, mine does." in shown and "Verified buyer" in shown
+
+
+def test_rewarded_reviews_are_labelled_as_such(client: Client, customer: User, kettle: Product) -> None:
+    ReviewSettings.objects.update_or_create(pk=1, defaults={"reviews_are_rewarded": True})
+    review = services.create_review(customer, kettle.pk, ReviewInput(rating=5, comment="Points well earned"))
+    assert review.incentivized is True
+    html = _page(client, kettle)
+    assert "Rewarded for reviewing" in html

@@ -4,6 +4,8 @@ a tracking pixel, and the one-click unsubscribe link in the footer and in the Li
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,7 @@ from patron.catalog.models import Product, ProductImage, Variant
 from patron.followups import links
 from patron.followups.flows import DEFAULT_FLOWS
 from patron.followups.models import Flow, FlowKey, Message
+from patron.recommendations import services as recommendations
 from patron.reviews.models import Review
 from patron.reviews.services import write_link_token
 
@@ -51,8 +54,15 @@ def _products(product_ids: list[int]) -> list[Product]:
     return [found[pk] for pk in product_ids if pk in found]
 
 
-def suggestions(order_product_ids: list[int], limit: int = SUGGESTIONS) -> list[Product]:
-    """Best-sellers of the categories of what was bought, in stock, not already bought."""
+@dataclass(frozen=True)
+class Suggestion:
+    name: str
+    price: Decimal
+    image: str
+    url: str
+
+
+def _category_bestsellers(order_product_ids: list[int], limit: int) -> list[Product]:
     categories = Product.objects.filter(pk__in=order_product_ids).values("category_id")
     images = Prefetch("images", queryset=ProductImage.objects.order_by("position", "id"))
     found = (
@@ -62,6 +72,30 @@ def suggestions(order_product_ids: list[int], limit: int = SUGGESTIONS) -> list[
         .prefetch_related(images)
     )
     return list(found[:limit])
+
+
+def suggestions(message: Message, order_product_ids: list[int], limit: int = SUGGESTIONS) -> list[Suggestion]:
+    """The customer's own recommendations (the store's recommendation engine, with its rules: in stock, not just
+    bought); when the engine has nothing to offer, the best-sellers of the categories of what was bought."""
+    if message.user_id is not None:
+        query = recommendations.Query(
+            context=recommendations.Context.ACCOUNT, kind=recommendations.Kind.FOR_YOU, limit=limit
+        )
+        found = recommendations.recommend(query, recommendations.Audience(user_id=message.user_id)).items
+        if found:
+            return [
+                Suggestion(
+                    item.card.name,
+                    item.card.price,
+                    _absolute(item.card.image_url) if item.card.image_url else "",
+                    links.tracked(message, item.card.url),
+                )
+                for item in found
+            ]
+    return [
+        Suggestion(product.name, product.min_price, _image(product), _product_url(message, product))
+        for product in _category_bestsellers(order_product_ids, limit)
+    ]
 
 
 def _product_url(message: Message, product: Product) -> str:
@@ -102,11 +136,7 @@ def _thank_you(message: Message) -> dict[str, Any]:
         {"product": product, "image": _image(product), "url": _product_url(message, product)}
         for product in _products(bought)
     ]
-    extra = [
-        {"product": product, "image": _image(product), "url": _product_url(message, product)}
-        for product in suggestions(bought)
-    ]
-    return {"items": items, "suggestions": extra, "how_to_words": HOW_TO_WORDS}
+    return {"items": items, "suggestions": suggestions(message, bought), "how_to_words": HOW_TO_WORDS}
 
 
 def _abandoned_cart(message: Message) -> dict[str, Any]:
