@@ -78,6 +78,7 @@ def test_a_guest_gets_their_order_status_then_a_person_answers_live(
     inbox.get_by_label("Reply to the customer").fill("Hi, Grace here: the courier is two streets away.")
     inbox.get_by_role("button", name="Send reply").click()
     expect(inbox.get_by_role("log", name="Conversation")).to_contain_text("two streets away")
+    inbox.screenshot(path=screenshots / "support-inbox-conversation.png", full_page=True)
     agent.close()
 
     expect(thread).to_contain_text("Hi, Grace here: the courier is two streets away.")

@@ -32,6 +32,7 @@ from patron.support.models import (
     ConversationStatus,
     Message,
     Priority,
+    Sender,
     TicketStatus,
 )
 
@@ -225,6 +226,8 @@ def inbox_conversation(request: HttpRequest, conversation_id: int) -> HttpRespon
         "conversation": conversation,
         "thread": thread,
         "last_id": thread[-1].pk if thread else 0,
+        # The assistant's suggestion is for the first answer only.
+        "suggestion": "" if any(m.sender == Sender.AGENT for m in thread) else conversation.suggested_reply,
         "orders": services.customer_orders(conversation.contact),
         "loyalty": loyalty.summary(conversation.contact.user) if conversation.contact.user else None,
         "statuses": ConversationStatus.choices,

@@ -1,6 +1,14 @@
 // The help widget (htmx may load after this script; it is looked up when used): opens a panel whose content (the chat) is fetched on demand, keeps the newest message in
 // view, and closes with Escape, giving focus back to the button that opened it.
 (() => {
+  // Threads marked data-autoscroll (the inbox's) open on their newest message and stay there as messages arrive.
+  const follow = () =>
+    document.querySelectorAll("[data-autoscroll]").forEach((thread) => {
+      thread.scrollTop = thread.scrollHeight;
+    });
+  follow();
+  document.body.addEventListener("htmx:afterSwap", follow);
+
   const widget = document.getElementById("support-widget");
   if (!widget) return;
   const launcher = widget.querySelector("[data-support-launcher]");
