@@ -216,6 +216,7 @@ def test_agents_reply_note_assign_prioritise_label_and_resolve(
     staff_client.post(url("assign"), {"assignee": str(other.pk)})
     staff_client.post(url("priority"), {"priority": "high"})
     staff_client.post(url("labels"), {"labels": "Delivery, vip"})
+    staff_client.post(url("team"), {"team": "Returns"})
     staff_client.post(url("status"), {"status": "resolved"})
 
     conversation.refresh_from_db()
@@ -225,6 +226,9 @@ def test_agents_reply_note_assign_prioritise_label_and_resolve(
     assert conversation.assignee == other
     assert conversation.priority == "high"
     assert conversation.labels == ["delivery", "vip"]
+    assert conversation.team == "returns"
+    listed = staff_client.get(reverse("support:inbox"), {"status": "all", "team": "returns"}).content.decode()
+    assert "returns · #delivery · #vip" in listed
     assert conversation.status == ConversationStatus.RESOLVED
     fields = list(ConversationEvent.objects.filter(conversation=conversation).values_list("field", "to_value"))
     assert ("assignee", staff.email) in fields  # the first reply took it

@@ -273,6 +273,17 @@ def set_priority(conversation: Conversation, priority: str, *, actor: User | Non
     return conversation
 
 
+def set_team(conversation: Conversation, team: str, *, actor: User | None) -> Conversation:
+    """Which team handles it (free text such as "returns" or "payments"); empty for none."""
+    staff_required(actor)
+    team = team.strip().lower()[:50]
+    if team != conversation.team:
+        _record(conversation, "team", conversation.team, team, actor=actor)
+        Conversation.objects.filter(pk=conversation.pk).update(team=team)
+        conversation.team = team
+    return conversation
+
+
 def set_labels(conversation: Conversation, labels: Sequence[str], *, actor: User | None) -> Conversation:
     staff_required(actor)
     cleaned = sorted({label.strip().lower()[:30] for label in labels if label.strip()})[:10]
@@ -289,6 +300,7 @@ class InboxFilters:
     channel: str = ""
     assignee: str = ""  # "" anyone, "me", "none", or a staff user id
     priority: str = ""
+    team: str = ""
 
 
 def inbox(actor: User | None, filters: InboxFilters) -> QuerySet[Conversation]:
@@ -305,6 +317,8 @@ def inbox(actor: User | None, filters: InboxFilters) -> QuerySet[Conversation]:
         conversations = conversations.filter(channel=filters.channel)
     if filters.priority in Priority.values:
         conversations = conversations.filter(priority=filters.priority)
+    if filters.team:
+        conversations = conversations.filter(team=filters.team.strip().lower())
     if filters.assignee == "me":
         conversations = conversations.filter(assignee=staff)
     elif filters.assignee == "none":

@@ -189,6 +189,7 @@ def _filters(request: HttpRequest) -> services.InboxFilters:
         channel=request.GET.get("channel", ""),
         assignee=request.GET.get("assignee", ""),
         priority=request.GET.get("priority", ""),
+        team=request.GET.get("team", ""),
     )
 
 
@@ -207,6 +208,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "channels": Channel.choices,
         "priorities": Priority.choices,
         "staff_members": User.objects.filter(is_staff=True, is_active=True).order_by("email"),
+        "teams": Conversation.objects.exclude(team="").order_by("team").values_list("team", flat=True).distinct(),
     }
     template = "support/inbox/_list.html" if request.htmx else "support/inbox/list.html"  # type: ignore[attr-defined]
     return render(request, template, context)
@@ -297,6 +299,9 @@ def _apply(action: str, conversation: Conversation, actor: User | None, data: An
     if action == "priority":
         services.set_priority(conversation, data.get("priority", ""), actor=actor)
         return "Priority changed."
+    if action == "team":
+        services.set_team(conversation, data.get("team", ""), actor=actor)
+        return "Team changed."
     if action == "labels":
         services.set_labels(conversation, data.get("labels", "").split(","), actor=actor)
         return "Labels changed."
