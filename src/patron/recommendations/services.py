@@ -27,7 +27,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -91,8 +92,8 @@ DEFAULT_LIMIT = 8
 MAX_LIMIT = 24
 MAX_ID = 2**63 - 1
 MAX_CANDIDATES = 120
-# Candidates read beyond twice the list's length, for those the rules will leave out.
-CANDIDATE_MARGIN = 4
+# Candidates read beyond the list's length at first, for boosts to reorder and the rules to leave out.
+CANDIDATE_MARGIN = 6
 MAX_PURCHASE_SEEDS = 5
 MAX_VIEW_SEEDS = 5
 HISTORY_LINES = 50
@@ -114,6 +115,7 @@ RULES_CACHE_SECONDS = 60
 LOOKUP_CACHE_SECONDS = 24 * 3600  # a version's results never change; the key names the version
 CARD_CACHE_SECONDS = 600  # the key names the catalog version, which every catalog or stock change bumps
 MEMO_SIZE = 20_000
+SLUG_MARK = "slug-mark"
 
 Ranked = list[tuple[int, float]]
 
@@ -234,18 +236,21 @@ _memo = _Memo(MEMO_SIZE)
 
 def _cached[K, V](keys: Mapping[K, str], load: Callable[[list[K]], Mapping[K, V]], timeout: int) -> dict[K, V]:
     """The value of each key (`keys` maps it to its cache key) from this process's memo, else the shared cache,
-    else `load(missing keys)`; what a level lacked is stored there."""
+    else `load(missing keys)`; what a level lacked is stored there. A local-memory cache is skipped: it would
+    only be a second, slower copy of the memo."""
     found = _memo.get_many(keys.values())
     result = {key: found[name] for key, name in keys.items() if name in found}
     missing = [key for key in keys if key not in result]
     if not missing:
         return result
-    shared = cache.get_many([keys[key] for key in missing])
+    shared_cache = not isinstance(caches["default"], LocMemCache)
+    shared = cache.get_many([keys[key] for key in missing]) if shared_cache else {}
     fetched = {key: shared[keys[key]] for key in missing if keys[key] in shared}
     unknown = [key for key in missing if key not in fetched]
     if unknown:
         loaded = dict(load(unknown))
-        cache.set_many({keys[key]: value for key, value in loaded.items()}, timeout)
+        if shared_cache:
+            cache.set_many({keys[key]: value for key, value in loaded.items()}, timeout)
         fetched.update(loaded)
     _memo.set_many({keys[key]: value for key, value in fetched.items()})
     result.update(fetched)
@@ -299,6 +304,8 @@ def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
     for product_id, name, width, height in pictures.values_list("product_id", "image", "width", "height"):
         images.setdefault(product_id, (name, width, height))
     storage = ProductImage._meta.get_field("image").storage
+    # One reverse() for all: resolving a URL costs more than the rest of a card.
+    url_of = reverse("storefront:product", args=[SLUG_MARK]).replace(SLUG_MARK, "{}").format
     found = {}
     for pk, name, slug, brand, path, min_price, created_at, is_active, archived_at, stock in products:
         prices = variants.get(pk, [])
@@ -310,7 +317,7 @@ def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
             id=pk,
             name=name,
             slug=slug,
-            url=reverse("storefront:product", args=[slug]),
+            url=url_of(slug),
             brand=brand,
             category_path=path,
             price=price,
@@ -650,56 +657,53 @@ def _for_you(model: ActiveModel | None, audience: Audience, past: History) -> _P
     return _Plan(strategy, ranked, padding=trending(model))
 
 
-def _plan(query: Query, product: Card | None, model: ActiveModel | None, audience: Audience, past: History) -> _Plan:
-    kind = query.kind
+def _plan(query: Query, model: ActiveModel | None, audience: Audience, past: History) -> _Plan:
+    kind, product_id = query.kind, query.product_id
     if kind is Kind.FOR_YOU:
         return _for_you(model, audience, past)
     if kind is Kind.RECENTLY_VIEWED:
         return _Plan("recently_viewed", fuse([(recently_viewed(audience), 1.0)]))
     if kind is Kind.TRENDING:
-        category_id = product.category_id if product else _category_id(query.category)
-        return _Plan("trending", [], padding=trending(model, category_id))
+        return _Plan("trending", [], padding=trending(model, _category_id(query)))
     if model is None:
         return _Plan("untrained", [])
-    seeds = [product.id] if product else list(past.cart[:MAX_PURCHASE_SEEDS])
+    seeds = [product_id] if product_id is not None else list(past.cart[:MAX_PURCHASE_SEEDS])
     which = NeighbourKind.SIMILAR if kind is Kind.SIMILAR else NeighbourKind.BOUGHT_TOGETHER
     return _Plan(kind.value, fuse(_seed_lists(model, seeds, (which,), 1.0)))
 
 
-def _category_id(slug: str | None) -> int | None:
-    if slug is None:
-        return None
-    found = next((category for category in cached_category_tree() if category.slug == slug), None)
-    if found is None:
-        raise NotFound("No such category.")
-    return found.pk
-
-
-def _product(query: Query) -> Card | None:
-    if query.product_id is None:
-        return None
-    product = cards([query.product_id]).get(query.product_id)
-    if product is None or not product.active:
-        raise NotFound("No such product.")
-    return product
+def _category_id(query: Query) -> int | None:
+    """The category whose trending products to show: the page's, or its product's."""
+    if query.category is not None:
+        found = next((category for category in cached_category_tree() if category.slug == query.category), None)
+        if found is None:
+            raise NotFound("No such category.")
+        return found.pk
+    if query.product_id is not None:
+        product = cards([query.product_id]).get(query.product_id)
+        return product.category_id if product else None
+    return None
 
 
 def recommend(query: Query, audience: Audience) -> Recommendations:
     """Serve one widget or API call, and record that it was shown (`recommendation_shown`) when not empty."""
-    product = _product(query)
     model = active_model()
     rules = load_rules()
     past = history(audience)
-    plan = _plan(query, product, model, audience, past)
-    exclude = set(past.cart) | ({product.id} if product else set())
+    plan = _plan(query, model, audience, past)
+    page = [query.product_id] if query.product_id is not None else []
+    # The page's product is read with the first candidates, in one batch.
+    products = cards([*page, *(pid for pid, _ in plan.ranked[: query.limit + CANDIDATE_MARGIN])])
+    if page and not (page[0] in products and products[page[0]].active):
+        raise NotFound("No such product.")
+    exclude = set(past.cart) | set(page)
     just_bought = past.just_bought(rules.just_bought_days)
     now = timezone.now()
-    products: dict[int, Card] = {}
 
     def pick(ranked: Ranked, limit: int) -> list[Item]:
         """The best `limit` allowed candidates. Cards are read for the top few first (boosts reorder those), and
         for the rest only when the rules leave too few of them."""
-        for window in (ranked[: 2 * limit + CANDIDATE_MARGIN], ranked):
+        for window in (ranked[: limit + CANDIDATE_MARGIN], ranked):
             products.update(cards(pid for pid, _ in window if pid not in products))
             chosen = select(window, products, rules, exclude=exclude, just_bought=just_bought, limit=limit, now=now)
             if len(chosen) == limit or len(window) == len(ranked):
