@@ -17,6 +17,7 @@ stock or catalog change bumps), so a warm request runs only the queries that rea
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections import OrderedDict
@@ -286,6 +287,12 @@ class Card:
         return int(self.category_path.rstrip("/").rsplit("/", 1)[-1])
 
 
+@functools.cache
+def _product_url() -> str:
+    """The product page's URL with `{}` for the slug: resolving a URL costs more than building a whole card."""
+    return reverse("storefront:product", args=[SLUG_MARK]).replace(SLUG_MARK, "{}")
+
+
 def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
     """Cards from three plain queries (products, their active variants, their first images): no model objects,
     since a request may need a few dozen products that the cache lost at the last catalog change."""
@@ -304,8 +311,7 @@ def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
     for product_id, name, width, height in pictures.values_list("product_id", "image", "width", "height"):
         images.setdefault(product_id, (name, width, height))
     storage = ProductImage._meta.get_field("image").storage
-    # One reverse() for all: resolving a URL costs more than the rest of a card.
-    url_of = reverse("storefront:product", args=[SLUG_MARK]).replace(SLUG_MARK, "{}").format
+    url_of = _product_url().format
     found = {}
     for pk, name, slug, brand, path, min_price, created_at, is_active, archived_at, stock in products:
         prices = variants.get(pk, [])
