@@ -5,6 +5,7 @@ from __future__ import annotations
 from patron.orders.models import Order, OrderStatus
 from patron.support import services
 from patron.support.assistant import knowledge
+from patron.support.assistant.nlu import classifier
 from patron.support.models import Channel, Priority, Sender
 
 CONVERSATIONS = (
@@ -37,7 +38,7 @@ TICKETS = (
 
 
 def seed_support() -> str:
-    """Starter articles (if missing), conversations in the inbox and tickets; returns what it added."""
+    """Starter articles (if missing), conversations in the inbox, tickets and the intent model; says what it added."""
     articles = knowledge.seed_articles()
     conversations = tickets = 0
     for status, intent, messages, reason, priority in CONVERSATIONS:
@@ -63,4 +64,6 @@ def seed_support() -> str:
         assert order.user is not None
         services.open_ticket(order.user, subject=subject, description=description, order_number=order.number)
         tickets += 1
+    # Trained now (or loaded from its cache), so the store's first chat message does not wait for it.
+    classifier()
     return f"Support: {articles} help articles, {conversations} conversations in the inbox, {tickets} tickets."
