@@ -436,3 +436,13 @@ def test_no_cart_reminder_after_a_purchase_or_for_guests_or_without_consent(cust
     services.send_due(now)
     [message] = Message.objects.filter(flow=FlowKey.ABANDONED_CART)
     assert (message.status, message.skip_reason) == (MessageStatus.SKIPPED, "no marketing consent")
+
+
+def test_the_sender_runs_every_five_minutes() -> None:
+    from crontask import scheduler
+
+    from patron.followups import tasks
+
+    [job] = [job for job in scheduler.get_jobs() if job.name == tasks.send_due_followups.name]
+    now = datetime(2026, 11, 28, 10, 1, tzinfo=UTC)
+    assert job.trigger.get_next_fire_time(None, now) == datetime(2026, 11, 28, 10, 5, tzinfo=UTC)
