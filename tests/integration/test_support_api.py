@@ -17,6 +17,8 @@ from patron.catalog.models import Variant
 from patron.orders import services as orders
 from patron.orders.models import Order, OrderStatus, ReturnRequest, TrackingStatus
 from patron.payments.models import PaymentStatus
+from patron.payments.providers import CardInput
+from patron.payments.services import PaymentDeclined, start_payment
 from patron.support import services
 from patron.support.models import Conversation, ConversationEvent, ConversationStatus, Sender, Ticket
 from tests.factories import make_product
@@ -325,3 +327,18 @@ def test_bad_input_is_a_4xx(client: Client) -> None:
     assert client.post("/api/support/chat", long, content_type="application/json").status_code == 422
     assert client.post("/api/support/chat", "nope", content_type="application/json").status_code in (400, 422)
     assert client.get("/api/support/conversations").status_code == 401
+
+
+def test_a_declined_payment_is_explained_with_a_link_to_retry(client: Client, customer: User, variant: Variant) -> None:
+    order = make_order([(variant, 1)], user=customer)
+    broke = CardInput(number="4000000000009995", exp_month=12, exp_year=2099, cvc="123")
+    with pytest.raises(PaymentDeclined):
+        start_payment(order, card=broke, idempotency_key=f"declined-{order.number}")
+
+    answer = say(client, "my card was declined, why?", **bearer(customer))["reply"]
+
+    assert answer["intent"] == "payment_issue"
+    assert "insufficient funds" in answer["body"]
+    retry = answer["actions"][0]["url"]
+    assert retry.startswith(f"/checkout/pay/{order.number}/?token=")
+    assert client.get(retry).status_code == 200

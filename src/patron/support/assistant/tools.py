@@ -100,6 +100,8 @@ def _refunded(order: Order) -> Decimal:
 
 def track(order: Order, user: User | None) -> Reply:
     """The order's live status and its parcel's latest tracking step (order loaded by get_order)."""
+    if order.status == S.PENDING_PAYMENT:
+        return payment_help(order, user)
     status = S(order.status).label.lower()
     facts = [f"Order {order.number} status: {status}", f"placed on {_date(order.placed_at)}"]
     text = f"Order {order.number} is {status}."
@@ -115,8 +117,6 @@ def track(order: Order, user: User | None) -> Reply:
         facts.append(f"latest tracking: {step.get_status_display()}{where} on {_date(step.at)}")
     elif order.status in (S.PAID, S.PROCESSING):
         text += " It is being prepared and you'll get an e-mail with the tracking number as soon as it ships."
-    if order.status == S.PENDING_PAYMENT:
-        return payment_help(order, user)
     link = order_link(order, user)
     text += f" Follow it here: {link}"
     quick = (
