@@ -238,9 +238,8 @@ class QuestionOut(Schema):
 
     @staticmethod
     def resolve_answers(question: Question) -> list[Answer]:
-        # Only the published answers are prefetched; a new question has none yet.
-        cache = getattr(question, "_prefetched_objects_cache", {})
-        return list(cache["answers"]) if "answers" in cache else []
+        # Listed questions come with their published answers prefetched; a question just asked has none.
+        return list(question.answers.all())
 
     @staticmethod
     def resolve_created(question: Question) -> datetime:
