@@ -152,6 +152,17 @@ def test_unsubscribed_customers_get_nothing(smtp_inbox: Inbox, customer: User, s
     assert set(Message.objects.values_list("status", flat=True)) == {MessageStatus.SKIPPED}
 
 
+def test_consenting_again_after_unsubscribing_subscribes_again(
+    smtp_inbox: Inbox, customer: User, staff: User, mug: Product
+) -> None:
+    services.unsubscribe(customer.email)
+    accounts.update_preferences(customer, marketing_consent=True)
+    order = _delivered_order(customer, staff, mug)
+    services.on_order_delivered(order.pk)
+    services.send_due(T0 + 1 * DAY)
+    assert [m["Subject"] for m in smtp_inbox.messages] == [f"Thank you for your order {order.number}"]
+
+
 def test_the_customers_channels_and_consent_are_respected(
     smtp_inbox: Inbox, customer: User, staff: User, mug: Product
 ) -> None:

@@ -216,8 +216,14 @@ def schedule_abandoned_carts(now: datetime | None = None) -> int:
 # --- Sending ---------------------------------------------------------------------------------------------
 
 
-def is_unsubscribed(email: str) -> bool:
-    return Unsubscribe.objects.filter(email=email.lower()).exists()
+def is_unsubscribed(email: str, preferences: Preferences | None = None) -> bool:
+    """Whether the address unsubscribed, unless its customer gave marketing consent again afterwards (on their
+    preferences page), which counts as subscribing again."""
+    entry = Unsubscribe.objects.filter(email=email.lower()).first()
+    if entry is None:
+        return False
+    consented = preferences.marketing_consent_at if preferences is not None and preferences.marketing_consent else None
+    return consented is None or consented < entry.created_at
 
 
 def _preferences(message: Message) -> Preferences | None:
@@ -274,11 +280,11 @@ def blocked_reason(message: Message, flow: Flow) -> str:
     """Why the message must not go out now, or "" to send it."""
     if not flow.enabled:
         return "the flow is switched off"
-    if is_unsubscribed(message.email):
-        return "the customer unsubscribed"
     if message.user_id is not None and (message.user is None or not message.user.is_active):
         return "the account is closed"
     preferences = _preferences(message)
+    if is_unsubscribed(message.email, preferences):
+        return "the customer unsubscribed"
     if preferences is not None and preferences.channels and message.channel not in preferences.channels:
         return "the customer does not want emails"
     if message.flow in MARKETING_FLOWS and not (preferences is not None and preferences.marketing_consent):
