@@ -60,10 +60,11 @@ def test_history_is_paginated_in_a_bounded_number_of_queries(
     for n in range(25):
         services.adjust_points(customer.pk, n + 1, reason=f"Entry {n}", actor=staff)
     headers = bearer(customer)
+    client.get("/api/loyalty/points", **headers)  # the program's configuration is cached from the first request on
 
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(8):
         first = client.get("/api/loyalty/points", {"page_size": 10}, **headers).json()["history"]
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(8):
         last = client.get("/api/loyalty/points", {"page_size": 10, "page": 3}, **headers).json()["history"]
 
     assert (first["total"], first["num_pages"], len(first["items"])) == (25, 3, 10)

@@ -65,7 +65,7 @@ def test_customers_see_balance_tier_progress_history_and_referral_link(
     buy(customer, (mug, 2), now=clock)
     services.adjust_points(customer.pk, 600, reason="Welcome back", actor=staff)
 
-    with django_assert_max_num_queries(20):
+    with django_assert_max_num_queries(12):
         page = signed_in.get("/loyalty/")
 
     words = text(page)
@@ -126,7 +126,9 @@ def test_the_product_page_stays_shared_while_its_estimate_follows_the_program_an
 
     assert "Earn 20 points" in text(client.get(f"/loyalty/estimate/{mug.product_id}/", **HTMX))
     # A program change shows at once, with the product page still served from the cache.
-    EarningRule.objects.update(points=3)
+    rule = EarningRule.objects.get()
+    rule.points = 3
+    rule.save()  # as the back-office does
     assert "Earn 60 points" in text(client.get(f"/loyalty/estimate/{mug.product_id}/", **HTMX))
     assert client.get(product_url)["X-Page-Cache"] == "hit"
 
@@ -182,6 +184,25 @@ def test_checkout_shows_the_points_an_order_earns(client: Client, customer: User
     member.force_login(customer)
     _cart(member, mug, 2)
     assert "You earn 40 points with this order." in text(member.get("/checkout/"))
+
+
+def test_checkout_pays_two_queries_at_most_for_the_loyalty_offer(
+    customer: User, staff: User, mug: Variant, django_assert_max_num_queries: Any
+) -> None:
+    make_rule(RuleKind.SPEND, 1)
+    services.adjust_points(customer.pk, 1000, reason="Goodwill", actor=staff)
+    code = services.redeem_reward(customer, make_reward("Spare", 100).pk).code
+    make_reward("$5 off", 500)
+    lines = [(mug.product_id, Decimal("40.00"))]
+    # The program's configuration is cached from the first use on.
+    services.estimate_basket(lines, discount=Decimal(0), shipping=Decimal(0), tax=Decimal(0), tier=None)
+
+    with django_assert_max_num_queries(2):
+        offer = services.checkout_offer(customer, lines, discount=Decimal(0), shipping=Decimal("4.99"), tax=Decimal(0))
+
+    assert offer is not None
+    assert (offer.points, offer.balance, offer.codes) == (40, 900, [code])
+    assert [option.reward.name for option in offer.rewards] == ["Spare", "$5 off"]
 
 
 def test_a_reward_is_redeemed_and_applied_in_one_click(
@@ -391,3 +412,15 @@ def test_the_liability_report(admin_client: Client, customer: User, staff: User,
     page = admin_client.get("/admin/loyalty/loyaltyprogram/liability/").content.decode()
     assert '<td data-liability="points">250</td><td data-liability="value">5.00</td>' in page
     assert LoyaltyPoints.objects.count() == 2
+
+
+def test_rules_deleted_in_the_back_office_stop_earning_at_once(admin_client: Client, mug: Variant) -> None:
+    rule = make_rule(RuleKind.SPEND, 1)
+    assert services.estimate_product(mug.product_id, None) is not None  # now in the cached configuration
+
+    admin_client.post(
+        "/admin/loyalty/earningrule/", {"action": "delete_selected", "_selected_action": [rule.pk], "post": "yes"}
+    )
+
+    assert not EarningRule.objects.exists()
+    assert services.estimate_product(mug.product_id, None) is None

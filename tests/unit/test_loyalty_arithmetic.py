@@ -1,4 +1,4 @@
-"""The loyalty arithmetic: points for a basket, multipliers, refunds, tiers and the identities referral guards compare."""
+"""The loyalty arithmetic: points for a basket, multipliers, refunds, tiers, and what the referral guards compare."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from patron.accounts.models import User
 from patron.errors import DomainError
-from patron.loyalty import services
+from patron.loyalty import config, services
 from patron.loyalty.models import (
     PROGRAM_ID,
     EarningRule,
@@ -33,6 +33,13 @@ from patron.loyalty.models import (
 )
 
 LEDGER_ROWS = 50
+
+
+class ConfigurationAdmin[M: (EarningRule, Tier, Reward)](admin.ModelAdmin[M]):
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[M]) -> None:
+        super().delete_queryset(request, queryset)
+        # A bulk delete skips the models' delete, which is what refreshes the cached configuration.
+        config.changed()
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -71,13 +78,13 @@ class LoyaltyProgramAdmin(admin.ModelAdmin[LoyaltyProgram]):
         return own + super().get_urls()
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        services.get_program()
+        LoyaltyProgram.objects.get_or_create(pk=PROGRAM_ID)
         return HttpResponseRedirect(reverse("admin:loyalty_loyaltyprogram_change", args=[PROGRAM_ID]))
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        services.get_program()
+        LoyaltyProgram.objects.get_or_create(pk=PROGRAM_ID)
         extra = {
             **(extra_context or {}),
             "liability_url": reverse("admin:loyalty_liability"),
@@ -110,7 +117,7 @@ class LoyaltyProgramAdmin(admin.ModelAdmin[LoyaltyProgram]):
 
 
 @admin.register(EarningRule)
-class EarningRuleAdmin(admin.ModelAdmin[EarningRule]):
+class EarningRuleAdmin(ConfigurationAdmin[EarningRule]):
     list_display = (
         "name",
         "kind",
@@ -133,13 +140,13 @@ class EarningRuleAdmin(admin.ModelAdmin[EarningRule]):
 
 
 @admin.register(Tier)
-class TierAdmin(admin.ModelAdmin[Tier]):
+class TierAdmin(ConfigurationAdmin[Tier]):
     list_display = ("name", "threshold", "earn_multiplier", "free_shipping", "early_access", "priority_support")
     list_editable = ("threshold", "earn_multiplier", "free_shipping", "early_access", "priority_support")
 
 
 @admin.register(Reward)
-class RewardAdmin(admin.ModelAdmin[Reward]):
+class RewardAdmin(ConfigurationAdmin[Reward]):
     list_display = ("name", "kind", "value", "points_cost", "min_order", "valid_days", "position", "is_active")
     list_editable = ("points_cost", "position", "is_active")
     list_filter = ("kind", "is_active")

@@ -22,12 +22,34 @@ from patron.pricing.models import VALUELESS_KINDS, DiscountKind
 PROGRAM_ID = 1
 
 
+def _config_changed() -> None:
+    from patron.loyalty import config
+
+    config.changed()
+
+
+class ConfigurationModel(models.Model):
+    """A part of the program's configuration: saving or deleting it refreshes the cached configuration."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        _config_changed()
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)  # type: ignore[arg-type]
+        _config_changed()
+        return deleted
+
+
 class TierBasis(models.TextChoices):
     POINTS = "points", "Points earned within the period"
     SPEND = "spend", "Amount spent within the period"
 
 
-class LoyaltyProgram(models.Model):
+class LoyaltyProgram(ConfigurationModel):
     """The program's settings: a single row, edited in the back-office."""
 
     is_active = models.BooleanField(default=True, help_text="Off: nobody earns or redeems; balances are kept.")
@@ -71,7 +93,7 @@ class LoyaltyProgram(models.Model):
 
     def save(self, *args: object, **kwargs: object) -> None:
         self.pk = PROGRAM_ID
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
 
 class RuleKind(models.TextChoices):
@@ -85,7 +107,7 @@ class RuleKind(models.TextChoices):
     MULTIPLIER = "multiplier", "Multiplier (product, category or campaign)"
 
 
-class EarningRule(models.Model):
+class EarningRule(ConfigurationModel):
     """One way to earn points, switched on and off by the merchant, optionally within dates and limits."""
 
     name = models.CharField(max_length=100)
@@ -158,7 +180,7 @@ class EarningRule(models.Model):
             raise ValidationError({"ends_at": "The rule must end after it starts."})
 
 
-class Tier(models.Model):
+class Tier(ConfigurationModel):
     """A level customers reach by points (or spend) within the program's rolling period, with its perks."""
 
     name = models.CharField(max_length=50, unique=True)
@@ -196,7 +218,7 @@ class Tier(models.Model):
         return [label for held, label in named if held]
 
 
-class Reward(models.Model):
+class Reward(ConfigurationModel):
     """Something customers buy with points: redeeming it issues a single-use discount code for them."""
 
     name = models.CharField(max_length=100)

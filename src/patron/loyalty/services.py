@@ -12,7 +12,6 @@ Every function that depends on the time takes `now` (default: `timezone.now()`),
 from __future__ import annotations
 
 import secrets
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -31,7 +30,7 @@ from patron.accounts.auth import staff_required
 from patron.accounts.models import Address, Preferences, User
 from patron.catalog.models import Product, Variant
 from patron.errors import Conflict, NotAuthenticated, NotFound, ValidationFailed
-from patron.loyalty import emails
+from patron.loyalty import config, emails
 from patron.loyalty.earning import (
     EarnLine,
     Multiplier,
@@ -46,7 +45,6 @@ from patron.loyalty.earning import (
     spend_points,
 )
 from patron.loyalty.models import (
-    PROGRAM_ID,
     EarningRule,
     EntryKind,
     LoyaltyPoints,
@@ -104,23 +102,12 @@ def _require_customer(user: User | None) -> User:
 
 
 def get_program() -> LoyaltyProgram:
-    program, _ = LoyaltyProgram.objects.get_or_create(pk=PROGRAM_ID)
-    return program
+    return config.current().program
 
 
 def open_rules(now: datetime | None = None) -> dict[str, list[EarningRule]]:
-    """The rules switched on and within their dates at `now`, by kind (one query)."""
-    now = _now(now)
-    rules: dict[str, list[EarningRule]] = defaultdict(list)
-    found = (
-        EarningRule.objects.filter(is_active=True)
-        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=now), Q(ends_at__isnull=True) | Q(ends_at__gt=now))
-        .select_related("category", "product")
-        .order_by("kind", "pk")
-    )
-    for rule in found:
-        rules[rule.kind].append(rule)
-    return rules
+    """The rules switched on and within their dates at `now`, by kind."""
+    return config.current().open_rules(_now(now))
 
 
 def _multipliers(rules: dict[str, list[EarningRule]]) -> list[Multiplier]:
@@ -135,11 +122,11 @@ def _multipliers(rules: dict[str, list[EarningRule]]) -> list[Multiplier]:
 
 
 def all_tiers() -> list[Tier]:
-    return list(Tier.objects.order_by("threshold"))
+    return config.current().tiers
 
 
-def _tier_of(account: LoyaltyPoints, tiers: Sequence[Tier]) -> Tier | None:
-    return next((tier for tier in tiers if tier.pk == account.tier_id), None)
+def _tier_of(account: LoyaltyPoints | None) -> Tier | None:
+    return config.current().tier(account.tier_id) if account is not None else None
 
 
 # --- Accounts and the ledger --------------------------------------------------------------------------------
@@ -330,13 +317,12 @@ def award_order_points(order_id: int, now: datetime | None = None) -> list[Point
         return []
     rules = open_rules(now)
     lines = _earn_lines(order)
-    tiers = all_tiers()
     links = {"order": order, "available_at": _release_at(order.pk, program, now)}
     description = f"Order {order.number}"
     entries: list[PointsEntry | None] = []
     with transaction.atomic():
         account = _lock(order.user_id, now)
-        tier = _tier_of(account, tiers)
+        tier = _tier_of(account)
         for rule in rules.get(RuleKind.SPEND, []):
             points = spend_points(
                 lines,
@@ -724,7 +710,7 @@ def refresh_tier(user_id: int, now: datetime | None = None) -> TierChange | None
     kept_until = now + timedelta(days=program.tier_period_days)
     with transaction.atomic():
         account = _lock(user_id, now)
-        current = _tier_of(account, tiers)
+        current = _tier_of(account)
         held = current is not None and account.tier_until is not None and account.tier_until > now
         target: Tier | None
         if reached is not None and (current is None or reached.threshold >= current.threshold):
@@ -763,7 +749,7 @@ def tier_progress(account: LoyaltyPoints, program: LoyaltyProgram, now: datetime
     tiers = all_tiers()
     amount = qualifying_amount(account.user_id, program, now)
     # A new customer is shown the tier their points reach (the entry tier) before any refresh has stored it.
-    current = _tier_of(account, tiers) or level_for(amount, tiers)
+    current = _tier_of(account) or level_for(amount, tiers)
     upcoming = level_above(current, amount, tiers)
     start = current.threshold if current is not None else Decimal(0)
     return TierProgress(
@@ -797,16 +783,19 @@ def _early_access_refusal(reward: Reward, tier: Tier | None, now: datetime) -> s
 def reward_options(user: User | None, now: datetime | None = None) -> list[RewardOption]:
     """The active rewards, each with whether this customer (or a visitor) can redeem it now and why not."""
     now = _now(now)
-    rewards = list(Reward.objects.filter(is_active=True).select_related("product"))
     if user is None or not user.is_authenticated:
-        return [RewardOption(reward, False, "Sign in to redeem.") for reward in rewards]
-    account = account_for(user, now)
-    tier = Tier.objects.filter(pk=account.tier_id).first() if account.tier_id else None
+        return [RewardOption(reward, False, "Sign in to redeem.") for reward in config.current().rewards]
+    return _options_for(account_for(user, now), now)
+
+
+def _options_for(account: LoyaltyPoints | None, now: datetime) -> list[RewardOption]:
+    tier = _tier_of(account)
+    balance = account.points if account is not None else 0
     options = []
-    for reward in rewards:
+    for reward in config.current().rewards:
         reason = _early_access_refusal(reward, tier, now)
-        if not reason and account.points < reward.points_cost:
-            reason = f"{reward.points_cost - account.points} more points needed."
+        if not reason and balance < reward.points_cost:
+            reason = f"{reward.points_cost - balance} more points needed."
         options.append(RewardOption(reward, not reason, reason))
     return options
 
@@ -833,8 +822,7 @@ def redeem_reward(user: User | None, reward_id: int, now: datetime | None = None
         raise NotFound("No such reward.")
     with transaction.atomic():
         account = _lock(user.pk, now)
-        tier = Tier.objects.filter(pk=account.tier_id).first() if account.tier_id else None
-        refusal = _early_access_refusal(reward, tier, now)
+        refusal = _early_access_refusal(reward, _tier_of(account), now)
         if refusal:
             raise Conflict(refusal, code="early_access")
         if account.points < reward.points_cost:
@@ -881,8 +869,7 @@ def free_shipping_perk_code(user: User | None, now: datetime | None = None) -> D
     """A free shipping code for a member of a tier with that perk: an unused one of theirs, else a new one."""
     user = _require_customer(user)
     now = _now(now)
-    account = account_for(user, now)
-    tier = Tier.objects.filter(pk=account.tier_id).first() if account.tier_id else None
+    tier = _tier_of(account_for(user, now))
     if tier is None or not tier.free_shipping:
         raise Conflict("Free shipping is a perk of higher tiers.", code="no_perk")
     mine = DiscountCode.objects.filter(user=user, kind=DiscountKind.FREE_SHIPPING, note=PERK_NOTE)
@@ -1079,32 +1066,34 @@ class Estimate:
     tier: Tier | None  # whose multiplier is included
 
 
-def _tier_multiplier(user: User | None) -> tuple[Tier | None, Decimal]:
+def _customer_account(user: User | None) -> LoyaltyPoints | None:
+    """The signed-in customer's balance row, if they have one: pages only read it, never create it."""
     if user is None or not user.is_authenticated:
-        return None, Decimal(1)
-    tier = Tier.objects.filter(members__user=user).first()
-    return tier, tier.earn_multiplier if tier is not None else Decimal(1)
+        return None
+    return LoyaltyPoints.objects.filter(user=user).first()
 
 
-def _estimate(
-    lines_by_option: list[list[EarnLine]], extra: Decimal, user: User | None, now: datetime
-) -> Estimate | None:
+def _estimate(options: list[list[EarnLine]], extra: Decimal, tier: Tier | None, now: datetime) -> Estimate | None:
+    """The lowest and highest points over alternative baskets (a product's variants), with the tier's multiplier."""
     rules = open_rules(now)
     spend_rules = rules.get(RuleKind.SPEND, [])
-    if not spend_rules or not lines_by_option:
+    if not spend_rules or not options:
         return None
-    tier, factor = _tier_multiplier(user)
+    factor = tier.earn_multiplier if tier is not None else Decimal(1)
+    multipliers = _multipliers(rules)
     totals = [
         sum(
-            capped(
-                spend_points(
-                    lines, per_unit=rule.points, extra=extra, multipliers=_multipliers(rules), tier_multiplier=factor
-                ),
-                rule.max_points_per_award,
+            spend_points(
+                lines,
+                per_unit=rule.points,
+                extra=extra,
+                multipliers=multipliers,
+                tier_multiplier=factor,
+                cap=rule.max_points_per_award,
             )
             for rule in spend_rules
         )
-        for lines in lines_by_option
+        for lines in options
     ]
     return Estimate(low=min(totals), high=max(totals), tier=tier)
 
@@ -1120,7 +1109,14 @@ def estimate_product(product_id: int, user: User | None, now: datetime | None = 
     prices = Variant.objects.filter(product=product, is_active=True).values_list("price", flat=True)
     path = product.category.path if product.category is not None else ""
     options = [[EarnLine(product_id=product.pk, category_path=path, amount=price)] for price in set(prices)]
-    return _estimate(options, Decimal(0), user, now)
+    return _estimate(options, Decimal(0), _tier_of(_customer_account(user)), now)
+
+
+def _category_paths(product_ids: set[int], now: datetime) -> dict[int, str]:
+    """The products' category paths, looked up only when a category multiplier could apply."""
+    if not any(rule.category_id for rule in open_rules(now).get(RuleKind.MULTIPLIER, [])):
+        return {}
+    return dict(Product.objects.filter(pk__in=product_ids).values_list("pk", "category__path"))
 
 
 def estimate_basket(
@@ -1129,7 +1125,7 @@ def estimate_basket(
     discount: Decimal,
     shipping: Decimal,
     tax: Decimal,
-    user: User | None,
+    tier: Tier | None,
     now: datetime | None = None,
 ) -> int:
     """Points an order of these (product id, line total) lines would earn once paid, as checkout shows them."""
@@ -1137,13 +1133,13 @@ def estimate_basket(
     program = get_program()
     if not program.is_active or not lines:
         return 0
-    paths = dict(Product.objects.filter(pk__in={pid for pid, _ in lines}).values_list("pk", "category__path"))
+    paths = _category_paths({product_id for product_id, _ in lines}, now)
     shares = paid_shares([total for _, total in lines], discount)
     earn_lines = [
-        EarnLine(product_id=pid, category_path=paths.get(pid) or "", amount=share)
-        for (pid, _), share in zip(lines, shares, strict=True)
+        EarnLine(product_id=product_id, category_path=paths.get(product_id) or "", amount=share)
+        for (product_id, _), share in zip(lines, shares, strict=True)
     ]
-    estimate = _estimate([earn_lines], _extra(program, shipping, tax), user, now)
+    estimate = _estimate([earn_lines], _extra(program, shipping, tax), tier, now)
     return estimate.low if estimate is not None else 0
 
 
@@ -1166,22 +1162,24 @@ def checkout_offer(
     tax: Decimal,
     now: datetime | None = None,
 ) -> CheckoutOffer | None:
-    """What checkout shows: the points this basket earns, and the customer's codes and rewards to apply in a click."""
+    """What checkout shows: the points this basket earns, and the customer's codes and rewards to apply in a click.
+
+    Checkout renders this on every change of the form, so it costs at most two queries (the balance and the codes).
+    """
     now = _now(now)
     if not get_program().is_active:
         return None
-    points = estimate_basket(lines, discount=discount, shipping=shipping, tax=tax, user=user, now=now)
+    account = _customer_account(user)
+    tier = _tier_of(account)
+    points = estimate_basket(lines, discount=discount, shipping=shipping, tax=tax, tier=tier, now=now)
     if user is None or not user.is_authenticated:
         return CheckoutOffer(points, False, 0, [], [], False)
-    account = account_for(user, now)
-    tier = Tier.objects.filter(pk=account.tier_id).first() if account.tier_id else None
-    redeemable = [option for option in reward_options(user, now) if option.can_redeem]
     return CheckoutOffer(
         points=points,
         signed_in=True,
-        balance=account.points,
-        codes=reward_codes(user, now),
-        rewards=redeemable,
+        balance=account.points if account is not None else 0,
+        codes=reward_codes(user, now) if account is not None else [],
+        rewards=[option for option in _options_for(account, now) if option.can_redeem],
         free_shipping_perk=tier is not None and tier.free_shipping,
     )
 
@@ -1257,7 +1255,6 @@ def install_starter_program() -> None:
     if Tier.objects.exists() or EarningRule.objects.exists() or Reward.objects.exists():
         raise Conflict("The program already has tiers, rules or rewards.", code="program_exists")
     with transaction.atomic():
-        get_program()
         Tier.objects.bulk_create(
             [
                 Tier(name="Bronze", threshold=Decimal(0), description="Everyone starts here."),
@@ -1297,3 +1294,5 @@ def install_starter_program() -> None:
                 ),
             ]
         )
+        # Bulk inserts skip the models' save, which is what refreshes the cached configuration.
+        config.changed()
