@@ -12,6 +12,7 @@ from pytest_django import Settings
 
 from patron.accounts.models import User
 from patron.accounts.testing import make_user
+from patron.analytics import buffer as analytics_buffer
 from tests.servers import Inbox, free_port
 
 
@@ -29,9 +30,11 @@ def clear_cache() -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache() -> Iterator[None]:
-    """Rate limits, token revocations and page caches never leak from one test into another."""
+    """Rate limits, token revocations, page caches and buffered analytics events never leak from one test into
+    another (nor into the process's exit, by when the test database is gone)."""
     clear_cache()
     yield
+    analytics_buffer.discard()
     clear_cache()
 
 
