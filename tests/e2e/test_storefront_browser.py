@@ -75,12 +75,12 @@ def test_browse_from_home_to_a_category(page: Page, journey: Journey, shop: Samp
         page.get_by_role("navigation", name="Categories").get_by_role("link", name="Electronics").click()
     expect(page).to_have_url(re.compile(r"/c/electronics/$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Electronics")
-    expect(page.locator(".product-card")).to_have_count(3)
+    expect(page.locator(".product-grid .product-card")).to_have_count(3)
     journey.check("category")
 
     page.get_by_role("navigation", name="Sub-categories of Electronics").get_by_role("link", name="Audio").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audio")
-    expect(page.locator(".product-card")).to_have_count(2)
+    expect(page.locator(".product-grid .product-card")).to_have_count(2)
     journey.check("subcategory")
 
 
@@ -112,13 +112,13 @@ def test_search_with_a_typo_finds_the_product(page: Page, journey: Journey, shop
 
 def test_filters_update_the_listing_in_place(page: Page, journey: Journey, shop: SampleCatalog, viewport: str) -> None:
     page.goto("/c/electronics/")
-    expect(page.locator(".product-card")).to_have_count(3)
+    expect(page.locator(".product-grid .product-card")).to_have_count(3)
     page.evaluate("window.sameDocument = true")
     if viewport == "phone":
         page.get_by_text("Filters", exact=True).click()
     page.get_by_label("Acme").check()
     expect(page).to_have_url(re.compile(r"brand=Acme"))
-    expect(page.locator(".product-card")).to_have_count(2)
+    expect(page.locator(".product-grid .product-card")).to_have_count(2)
     expect(page.locator("#catalog-status")).to_have_text("2 products found")
     assert page.evaluate("window.sameDocument === true"), "the listing should change without a page load"
     journey.check("brand")
@@ -126,13 +126,13 @@ def test_filters_update_the_listing_in_place(page: Page, journey: Journey, shop:
     page.locator("#max-price").fill("30")
     page.locator("#max-price").press("Enter")
     expect(page).to_have_url(re.compile(r"max_price=30"))
-    expect(page.locator(".product-card")).to_have_count(1)
-    expect(page.locator(".product-card")).to_contain_text("Wired Earbuds")
+    expect(page.locator(".product-grid .product-card")).to_have_count(1)
+    expect(page.locator(".product-grid .product-card")).to_contain_text("Wired Earbuds")
     assert page.evaluate("window.sameDocument === true")
     journey.check("price")
 
     page.go_back()
-    expect(page.locator(".product-card")).to_have_count(2)
+    expect(page.locator(".product-grid .product-card")).to_have_count(2)
 
 
 def test_variant_picker_shows_price_and_stock(page: Page, journey: Journey, shop: SampleCatalog) -> None:
