@@ -189,7 +189,15 @@ def _price(
     errors: dict[str, list[str]] = {}
     while True:
         try:
-            view = view_cart(cart, region=region, user=user, email=values.get("email") or None, **choices)
+            view = view_cart(
+                cart,
+                shipping_method=choices["shipping_method"],
+                discount_code=choices["discount_code"],
+                country=choices["country"],
+                region=region,
+                user=user,
+                email=values.get("email") or None,
+            )
         except ValidationFailed as refusal:
             refused = [name for name in PRICING_CHOICES if name in refusal.fields and choices[name] is not None]
             if not refused:
