@@ -18,8 +18,8 @@ from pytest_django import DjangoAssertNumQueries
 
 from patron.accounts.models import Preferences, User
 from patron.catalog.models import Category, Product, Variant
-from patron.orders import importing
 from patron.orders.models import Order, OrderLine, OrderStatus, OrderStatusChange
+from patron.recommendations import importing
 from patron.recommendations.engine.data import read_purchase_log
 from tests.factories import make_product
 

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 
 from patron.errors import ValidationFailed
-from patron.orders import importing
+from patron.recommendations import importing
 from patron.recommendations.engine.progress import rich_progress
 
 
