@@ -179,3 +179,22 @@ def test_pictures_are_stored_with_dimensions_and_alt_text(settings: Any, tmp_pat
             assert image.format == "JPEG" and image.size == (600, 600)
         assert 10_000 < default_storage.size(name) < 60_000
     assert Product.objects.aggregate(n=Sum("images__width"))["n"] == 4 * 600
+
+
+def test_the_demo_can_start_from_a_merchants_purchase_log(tmp_path: Any) -> None:
+    log = tmp_path / "history.csv"
+    log.write_text(
+        "user,item,timestamp,quantity,basket,name,price\n"
+        "ada@example.com,TEA-1,2026-01-05T10:00:00,2,B1,Green tea,4.50\n"
+        "ada@example.com,POT-1,2026-01-05T10:00:00,1,B1,Teapot,24.00\n"
+        "bob@example.com,TEA-1,2026-02-01T09:00:00,1,B2,Green tea,4.50\n"
+    )
+
+    output = demo("--products", "20", "--no-images", "--orders-from", str(log))
+
+    assert "Imported 2 orders" in output
+    imported = Order.objects.filter(number__startswith="IMP-")
+    assert sorted(imported.values_list("email", flat=True)) == ["ada@example.com", "bob@example.com"]
+    assert "Recommendations trained" in output
+    again = demo("--if-empty", "--orders-from", str(log))
+    assert "0 orders" in again and imported.count() == 2

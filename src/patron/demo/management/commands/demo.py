@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from typing import Any, TextIO, cast
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,6 +29,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow-production", action="store_true", help="seed even when PATRON_ENV=production (demo passwords!)"
         )
+        parser.add_argument(
+            "--orders-from",
+            metavar="FILE",
+            help="also load a purchase log (as `patron import orders FILE` does) before recommendations are trained",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["products"] < 0:
@@ -38,7 +44,9 @@ class Command(BaseCommand):
         console = Console(file=cast(TextIO, self.stdout._out), highlight=False)
         if options["if_empty"] and not services.store_is_empty():
             console.print("The store has products already; no demo data added.")
-            if not has_active_version():
+            if options["orders_from"]:
+                call_command("import", "orders", options["orders_from"], stdout=self.stdout)
+            if options["orders_from"] or not has_active_version():
                 train_recommendations(console)
         else:
             with Progress(
@@ -66,6 +74,8 @@ class Command(BaseCommand):
                 f"in {report.categories} categories, {report.shoppers} shoppers and {report.orders:,} orders "
                 f"in {report.seconds:.1f} s."
             )
+            if options["orders_from"]:
+                call_command("import", "orders", options["orders_from"], stdout=self.stdout)
             train_recommendations(console)
             console.print(seed_support())
         console.print("Demo logins:")
