@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,7 +15,9 @@ from patron.analytics import buffer
 from patron.analytics.models import Event, EventName
 from patron.analytics.visitor import COOKIE_NAME, COOKIE_SALT
 from patron.cart import services as cart_services
-from patron.catalog.models import Category, Product
+from patron.catalog.models import Category, Product, Variant
+from patron.catalog.services import bump_catalog_version
+from patron.recommendations.api import RecommendationsOut
 from patron.recommendations.services import MAX_LIMIT
 from tests.factories import make_category, make_product
 from tests.integration.test_recommendations_serving import bought, stored_version, viewed
@@ -55,12 +58,15 @@ def test_an_anonymous_caller_gets_items_the_model_and_an_id_to_credit_clicks(
 ) -> None:
     kettle, teapot = shop["kettle"], shop["teapot"]
     version = stored_version(similar={kettle.pk: [teapot.pk]})
+    Variant.objects.filter(product=teapot).update(compare_at_price=Decimal("15.00"))
+    bump_catalog_version()
     response = client.get(URL, q(context="product", product_id=kettle.pk))
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {
         "recommendation_id", "context", "type", "slot", "title", "model", "version", "strategy", "items",
     }  # fmt: skip
+    RecommendationsOut.model_validate(body)
     assert body["context"] == "product" and body["type"] == "similar" and body["slot"] == "product_similar"
     assert body["model"] == version.label and body["version"] == version.version
     assert body["title"] == "Similar items"
@@ -68,7 +74,7 @@ def test_an_anonymous_caller_gets_items_the_model_and_an_id_to_credit_clicks(
     assert item["product_id"] == teapot.pk
     assert item["name"] == "Teapot" and item["brand"] == "Acme" and item["slug"] == teapot.slug
     assert item["url"] == f"/p/{teapot.slug}/"
-    assert item["price"] == "12.50" and item["compare_at_price"] is None and item["price_is_range"] is False
+    assert item["price"] == "12.50" and item["compare_at_price"] == "15.00" and item["price_is_range"] is False
     assert item["image_url"] is None
     assert client.get(URL.rstrip("/"), q(context="product", product_id=kettle.pk)).status_code == 200
     buffer.flush()
@@ -80,6 +86,7 @@ def test_a_signed_in_caller_gets_their_own_recommendations(client: Client, shop:
     ada, bea = make_user("ada@example.com"), make_user("bea@example.com")
     stored_version(users={ada.pk: [shop["beans"].pk]}, trending={None: [shop["mug"].pk]})
     mine = client.get(URL, q(context="home", limit=1), **bearer(ada)).json()
+    RecommendationsOut.model_validate(mine)
     assert (mine["strategy"], ids(mine)) == ("personalized", [shop["beans"].pk])
     theirs = client.get(URL, q(context="account", limit=1), **bearer(bea)).json()
     assert (theirs["strategy"], ids(theirs)) == ("trending", [shop["mug"].pk])

@@ -3,8 +3,8 @@
 The bench store gets a trained model first (`patron recommend train`) when it has none. wrk then rotates over a
 mix of calls for 1,000 products and the demo shoppers: similar items and frequently bought together on product
 pages, trending in categories, and "recommended for you" for anonymous visitors and for signed-in customers
-(bearer tokens, so their purchases are read on every call). Each cache setting gets its own server and a first,
-unrecorded run that warms the caches (a worker's local-memory cache is its own; Redis is shared).
+(bearer tokens, so their purchases are read on every call). Each cache setting gets its own server and two
+unrecorded runs that warm the caches (each worker keeps its own copy of what it has read; Redis is shared).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from patron.bench import wrk
 TARGET_P95_MS = 20.0
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
 PRODUCTS = 1000
+WARM_UP_RUNS = 2
 # wrk's request() picks the next path; here each path also has the bearer token it is sent with ("" = none).
 REQUEST = 'return wrk.format("GET", paths[(counter %% #paths) + 1])'
 REQUEST_WITH_HEADERS = """local i = (counter %% #paths) + 1
@@ -160,8 +161,8 @@ def measure(env: dict[str, str], args: argparse.Namespace, console: Console) -> 
                 results.rows.append(Row(mode, note=f"skipped: no Redis at {redis_url}"))
                 continue
             with server(mode_env, args.workers) as base_url:
-                for _ in range(2):
-                    # The first run fills the caches; the steady state is reported.
+                for _ in range(WARM_UP_RUNS + 1):
+                    # The first runs fill the caches (each worker its own memo); the steady state is reported.
                     result = run_wrk(
                         base_url, requests, workdir=Path(workdir), connections=args.connections, seconds=args.seconds
                     )
