@@ -39,7 +39,7 @@ from patron.analytics import services as analytics
 from patron.analytics.models import EventName
 from patron.cart.models import CartLine
 from patron.catalog.models import Product, ProductImage, Variant
-from patron.catalog.services import COUNTED_ORDER_STATUSES, catalog_version
+from patron.catalog.services import CATALOG_VERSION_KEY, COUNTED_ORDER_STATUSES, catalog_version
 from patron.errors import NotFound, ValidationFailed
 from patron.orders.models import OrderLine, OrderStatus
 from patron.recommendations.models import (
@@ -340,12 +340,13 @@ def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
     return found
 
 
-def cards(product_ids: Iterable[int]) -> dict[int, Card]:
-    """Cards of the products that exist, from the caches or in three queries."""
+def cards(product_ids: Iterable[int], *, catalog: int | None = None) -> dict[int, Card]:
+    """Cards of the products that exist, from the caches or in three queries; `catalog` is the catalog version
+    when the caller has read it already."""
     ids = list(dict.fromkeys(product_ids))
     if not ids:
         return {}
-    prefix = f"recs:card:{catalog_version()}:"
+    prefix = f"recs:card:{catalog if catalog is not None else catalog_version()}:"
 
     def load(missing: list[int]) -> dict[int, Card | None]:
         # Unknown ids are kept too (as None), so a stale id costs no query until the catalog changes.
@@ -386,11 +387,10 @@ class Rules:
         return extra
 
 
-def load_rules() -> Rules:
-    """The settings and rules in two queries, then from the cache until a rule changes."""
-    rules: Rules | None = cache.get(RULES_KEY)
-    if rules is not None:
-        return rules
+def _rules(cached: Rules | None) -> Rules:
+    """The rules as cached, else the settings and rules in two queries (cached until a rule changes)."""
+    if cached is not None:
+        return cached
     stored = RecommendationSettings.objects.filter(pk=1).first() or RecommendationSettings()
     products: dict[str, set[int]] = {RuleKind.REPEATABLE: set(), RuleKind.EXCLUDE: set()}
     paths: dict[str, list[str]] = {RuleKind.REPEATABLE: [], RuleKind.EXCLUDE: []}
@@ -477,8 +477,8 @@ class ActiveModel:
         return f"{self.id}.{int(self.started_at.timestamp() * 1_000_000)}"
 
 
-def active_model() -> ActiveModel | None:
-    found = cache.get(ACTIVE_KEY)
+def _active_model(found: ActiveModel | str | None) -> ActiveModel | None:
+    """The active version as cached ("none" when there is none), else from the database."""
     if found is None:
         version = ModelVersion.objects.filter(is_active=True).first()
         found = ActiveModel(version.pk, version.label, version.version, version.started_at) if version else "none"
@@ -693,13 +693,17 @@ def _category_id(query: Query) -> int | None:
 
 def recommend(query: Query, audience: Audience) -> Recommendations:
     """Serve one widget or API call, and record that it was shown (`recommendation_shown`) when not empty."""
-    model = active_model()
-    rules = load_rules()
+    # The model, the rules and the catalog version in one round trip to the cache.
+    shared = cache.get_many([ACTIVE_KEY, RULES_KEY, CATALOG_VERSION_KEY])
+    model = _active_model(shared.get(ACTIVE_KEY))
+    rules = _rules(shared.get(RULES_KEY))
+    catalog = shared.get(CATALOG_VERSION_KEY) or catalog_version()
     past = history(audience)
     plan = _plan(query, model, audience, past)
     page = [query.product_id] if query.product_id is not None else []
     # The page's product is read with the first candidates, in one batch.
-    products = cards([*page, *(pid for pid, _ in plan.ranked[: query.limit + CANDIDATE_MARGIN])])
+    first = [*page, *(pid for pid, _ in plan.ranked[: query.limit + CANDIDATE_MARGIN])]
+    products = cards(first, catalog=catalog)
     if page and not (page[0] in products and products[page[0]].active):
         raise NotFound("No such product.")
     exclude = set(past.cart) | set(page)
@@ -710,7 +714,7 @@ def recommend(query: Query, audience: Audience) -> Recommendations:
         """The best `limit` allowed candidates. Cards are read for the top few first (boosts reorder those), and
         for the rest only when the rules leave too few of them."""
         for window in (ranked[: limit + CANDIDATE_MARGIN], ranked):
-            products.update(cards(pid for pid, _ in window if pid not in products))
+            products.update(cards((pid for pid, _ in window if pid not in products), catalog=catalog))
             chosen = select(window, products, rules, exclude=exclude, just_bought=just_bought, limit=limit, now=now)
             if len(chosen) == limit or len(window) == len(ranked):
                 break
