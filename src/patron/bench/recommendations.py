@@ -10,11 +10,13 @@ unrecorded runs that warm the caches (each worker keeps its own copy of what it 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -48,10 +50,13 @@ class Results:
     rows: list[Row] = field(default_factory=list)
     requests: int = 0
     model: str = ""
+    context: str = ""
 
     def markdown(self) -> list[str]:
         lines = [
             f"#### Recommendations API ({self.requests:,} rotating calls, model {self.model})",
+            "",
+            self.context,
             "",
             "| Cache | Requests/s | p50 ms | p95 ms | p99 ms | non-2xx |",
             "|---|---:|---:|---:|---:|---:|",
@@ -144,6 +149,7 @@ def redis_reachable(url: str) -> bool:
 def measure(env: dict[str, str], args: argparse.Namespace, console: Console) -> Results:
     """Train if needed, then load the endpoint with the local-memory cache and with Redis."""
     from patron.bench.runner import patron, server
+    from patron.catalog.models import Product
     from patron.recommendations.models import ModelVersion
 
     console.rule("Recommendations API")
@@ -151,7 +157,14 @@ def measure(env: dict[str, str], args: argparse.Namespace, console: Console) -> 
         patron(env, "recommend", "train")
     active = ModelVersion.objects.get(is_active=True)
     requests = calls(random.Random(3))
-    results = Results(requests=len(requests), model=active.label)
+    products = Product.objects.filter(is_active=True).count()
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    context = (
+        f"{when}; {products:,} products; patron serve with {args.workers} workers; wrk with {args.connections} "
+        f"connections for {args.seconds} s after two unrecorded runs; load average before the run "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
+    )
+    results = Results(requests=len(requests), model=active.label, context=context)
     redis_url = env.get("REDIS_URL") or DEFAULT_REDIS_URL
     without_redis = {key: value for key, value in env.items() if key != "REDIS_URL"}
     modes = (("local memory", without_redis), ("Redis", {**env, "REDIS_URL": redis_url}))
