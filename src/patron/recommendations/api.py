@@ -11,7 +11,7 @@ from pydantic import Field
 
 from patron.accounts.auth import JWTAuth
 from patron.accounts.models import User
-from patron.analytics.visitor import visitor, visitor_id
+from patron.analytics.visitor import visitor
 from patron.cart.services import CART_TOKEN_HEADER, TOKEN_MAX_LENGTH
 from patron.recommendations import services
 from patron.recommendations.services import Context, Item, Kind, Recommendations
@@ -28,9 +28,9 @@ just bought, the merchant's exclusions and boosts).
 - `limit`: 1 to {services.MAX_LIMIT} (default {services.DEFAULT_LIMIT}).
 
 Signed-in callers (bearer token) get their own recommendations; anonymous ones are recognised by the visitor
-cookie and their cart by the `{CART_TOKEN_HEADER}` header. Report what the shopper saw and clicked to
-`POST /api/analytics/events` as `recommendation_shown` / `recommendation_clicked` with
-`{{recommendation_id, slot, model, product_id | product_ids}}` from this response.
+cookie and their cart by the `{CART_TOKEN_HEADER}` header. A response with items is recorded as
+`recommendation_shown`; report a followed item to `POST /api/analytics/events` as `recommendation_clicked` with
+`{{recommendation_id, slot, model, product_id}}` from this response.
 """
 
 
@@ -103,10 +103,10 @@ def _out(result: Recommendations) -> dict[str, Any]:
 
 def _audience(request: HttpRequest) -> services.Audience:
     user = getattr(request, "auth", None)
-    if isinstance(user, User):
-        return services.Audience(user_id=user.pk, visitor_id=visitor_id(request))
-    token = request.headers.get(CART_TOKEN_HEADER, "")
     browser = visitor(request)
+    if isinstance(user, User):
+        return services.Audience(user_id=user.pk, visitor_id=browser.id)
+    token = request.headers.get(CART_TOKEN_HEADER, "")
     return services.Audience(
         user_id=None,
         visitor_id=browser.id,

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from patron.accounts.models import User
-from patron.analytics.visitor import visitor, visitor_id
+from patron.analytics.visitor import visitor
 from patron.cart.services import SESSION_KEY
 from patron.errors import ValidationFailed
 from patron.recommendations import services
@@ -21,9 +21,9 @@ from patron.recommendations import services
 def audience(request: HttpRequest) -> services.Audience:
     """The web shopper: a signed-in customer by account, a visitor by the analytics cookie and session cart."""
     session_key = request.session.session_key or ""
-    if isinstance(request.user, User) and request.user.is_authenticated:
-        return services.Audience(user_id=request.user.pk, visitor_id=visitor_id(request), session_key=session_key)
     browser = visitor(request)
+    if isinstance(request.user, User) and request.user.is_authenticated:
+        return services.Audience(user_id=request.user.pk, visitor_id=browser.id, session_key=session_key)
     return services.Audience(
         user_id=None,
         visitor_id=browser.id,
