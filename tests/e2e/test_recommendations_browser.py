@@ -37,13 +37,13 @@ def kitchen(live_server: Any) -> dict[str, Product]:
     }
 
 
-def recorded_click(product: Product) -> Event | None:
-    """The click the page's script sent, once it has reached the server (it is sent as the page unloads)."""
+def recorded(name: str, **lookups: object) -> Event | None:
+    """An event the page's script sent, once it has reached the server (a click is sent as the page unloads)."""
     for _ in range(100):
         buffer.flush()
-        click = Event.objects.filter(name=EventName.RECOMMENDATION_CLICKED, product_id=product.pk).first()
-        if click is not None:
-            return click
+        event = Event.objects.filter(name=name, **lookups).first()
+        if event is not None:
+            return event
         time.sleep(0.1)
     return None
 
@@ -92,15 +92,16 @@ def test_a_buyer_sees_what_goes_with_their_purchase_and_the_click_is_recorded(
     expect(similar.locator(f'a[data-product-id="{kettle.pk}"]')).to_have_count(0)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=screenshots / f"recommendations-{viewport}-product.png", full_page=True)
-    click = recorded_click(teapot)
+    click = recorded(EventName.RECOMMENDATION_CLICKED, product_id=teapot.pk)
     assert click is not None, "the click never reached the server"
     assert click.user_id == buyer.pk
     assert click.payload["recommendation_id"] == recommendation_id
     assert click.payload["slot"] == "home_for_you" and click.payload["model"] == version.label
-    shown = Event.objects.get(
-        name=EventName.RECOMMENDATION_SHOWN,
-        payload__recommendation_id=recommendation_id,
-        user_id=buyer.pk,
-        payload__strategy="personalized",
-    )
+    shown = recorded(EventName.RECOMMENDATION_SHOWN, payload__recommendation_id=recommendation_id)
+    assert shown is not None, "the widget was never reported as seen"
+    assert (shown.user_id, shown.payload["slot"], shown.payload["model"]) == (buyer.pk, "home_for_you", version.label)
     assert teapot.pk in shown.payload["product_ids"]
+    assert (
+        Event.objects.filter(name=EventName.RECOMMENDATION_SHOWN, payload__recommendation_id=recommendation_id).count()
+        == 1
+    )

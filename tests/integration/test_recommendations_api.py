@@ -164,6 +164,9 @@ def test_a_widget_carries_the_analytics_contract(client: Client, shop: dict[str,
     assert f'href="/p/{teapot.slug}/" data-product-id="{teapot.pk}"' in html
     assert f'data-product-id="{mug.pk}"' in html
     assert "Similar items" in html
+    # The page's script reports the widget once it is in view; the server does not count it a second time.
+    buffer.flush()
+    assert not Event.objects.filter(name=EventName.RECOMMENDATION_SHOWN).exists()
 
 
 def test_an_empty_widget_removes_its_placeholder_and_bad_input_is_a_400(

@@ -691,8 +691,12 @@ def _category_id(query: Query) -> int | None:
     return None
 
 
-def recommend(query: Query, audience: Audience) -> Recommendations:
-    """Serve one widget or API call, and record that it was shown (`recommendation_shown`) when not empty."""
+def recommend(query: Query, audience: Audience, *, record_shown: bool = True) -> Recommendations:
+    """Serve one widget or API call, and record that it was shown (`recommendation_shown`) when not empty.
+
+    Widgets pass `record_shown=False`: the page's script reports them once they are in view, with the same
+    recommendation id, so a widget is counted once and only when seen.
+    """
     # The model, the rules and the catalog version in one round trip to the cache.
     shared = cache.get_many([ACTIVE_KEY, RULES_KEY, CATALOG_VERSION_KEY])
     model = _active_model(shared.get(ACTIVE_KEY))
@@ -741,7 +745,7 @@ def recommend(query: Query, audience: Audience) -> Recommendations:
         strategy=strategy,
         items=items,
     )
-    if items:
+    if items and record_shown:
         analytics.track(
             EventName.RECOMMENDATION_SHOWN,
             user_id=audience.user_id,

@@ -47,7 +47,7 @@ def widget(request: HttpRequest) -> HttpResponse:
         )
     except ValidationFailed as error:
         return HttpResponseBadRequest(error.message)
-    result = services.recommend(query, audience(request))
+    result = services.recommend(query, audience(request), record_shown=False)
     if not result.items:
         # The placeholder is replaced by nothing: no empty heading on the page.
         return HttpResponse("")
