@@ -3,15 +3,36 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
+from django.test.testcases import LiveServerThread
 
 # Playwright's sync API keeps an event loop running in the test thread; the ORM calls made by fixtures and
 # tests in that same thread are still plain synchronous calls.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+
+class SerialWSGIServer(ThreadedWSGIServer):
+    """The live server running one request at a time through the application. On the in-memory SQLite database
+    its requests share the test's single connection, which the page's concurrent fragment requests (cart count,
+    widgets, estimates) would otherwise use at once ("bad parameter or other API misuse")."""
+
+    def set_app(self, application: Any) -> None:
+        lock = threading.Lock()
+
+        def one_at_a_time(environ: Any, start_response: Any) -> Any:
+            with lock:
+                return application(environ, start_response)
+
+        super().set_app(one_at_a_time)
+
+
+LiveServerThread.server_class = SerialWSGIServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
