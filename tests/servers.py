@@ -81,3 +81,33 @@ def s3_client(endpoint: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
     )
+
+
+@contextmanager
+def s3_default_storage(endpoint: str, bucket: str, **overrides: Any) -> Iterator[Any]:
+    """Django's default storage on a fresh bucket of the moto server at `endpoint` (with any other settings in
+    `overrides`); yields a boto3 client of that server, and empties and removes the bucket afterwards."""
+    from django.conf import settings
+    from django.test import override_settings
+
+    client = s3_client(endpoint)
+    client.create_bucket(Bucket=bucket)
+    default = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint,
+            "region_name": "us-east-1",
+            "access_key": "testing",
+            "secret_key": "testing",
+            "querystring_auth": False,
+            "file_overwrite": False,
+        },
+    }
+    try:
+        with override_settings(STORAGES={**settings.STORAGES, "default": default}, **overrides):
+            yield client
+    finally:
+        for item in client.list_objects_v2(Bucket=bucket).get("Contents", []):
+            client.delete_object(Bucket=bucket, Key=item["Key"])
+        client.delete_bucket(Bucket=bucket)

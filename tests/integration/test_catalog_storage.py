@@ -13,7 +13,7 @@ from PIL import Image
 
 from patron.catalog.models import ProductImage
 from tests.factories import make_image, make_product, png_bytes
-from tests.servers import moto_server, s3_client
+from tests.servers import moto_server, s3_default_storage
 
 pytestmark = pytest.mark.django_db
 BUCKET = "patron-media"
@@ -27,27 +27,8 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3_storage(moto_endpoint: str) -> Iterator[Any]:
-    client = s3_client(moto_endpoint)
-    client.create_bucket(Bucket=BUCKET)
-    default = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": BUCKET,
-            "endpoint_url": moto_endpoint,
-            "region_name": "us-east-1",
-            "access_key": "testing",
-            "secret_key": "testing",
-            "querystring_auth": False,
-            "file_overwrite": False,
-        },
-    }
-    from django.conf import settings
-
-    with override_settings(STORAGES={**settings.STORAGES, "default": default}):
+    with s3_default_storage(moto_endpoint, BUCKET) as client:
         yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
 
 
 def test_product_image_is_stored_on_s3(s3_storage: Any, moto_endpoint: str) -> None:

@@ -7,9 +7,7 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
-from django.conf import settings
 from django.core.files.storage import storages
-from django.test import override_settings
 from PIL import Image
 
 from patron.accounts.models import User
@@ -17,7 +15,7 @@ from patron.reviews import services
 from patron.reviews.services import ReviewInput, Upload
 from patron.reviews.testing import gps_exif, photo_bytes
 from tests.factories import make_product
-from tests.servers import moto_server, s3_client
+from tests.servers import moto_server, s3_default_storage
 
 pytestmark = pytest.mark.django_db
 BUCKET = "patron-review-photos"
@@ -31,25 +29,8 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def s3(moto_endpoint: str) -> Iterator[Any]:
-    client = s3_client(moto_endpoint)
-    client.create_bucket(Bucket=BUCKET)
-    default = {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": BUCKET,
-            "endpoint_url": moto_endpoint,
-            "region_name": "us-east-1",
-            "access_key": "testing",
-            "secret_key": "testing",
-            "querystring_auth": False,
-            "file_overwrite": False,
-        },
-    }
-    with override_settings(STORAGES={**settings.STORAGES, "default": default}, REVIEWS_PHOTO_MAX_EDGE=200):
+    with s3_default_storage(moto_endpoint, BUCKET, REVIEWS_PHOTO_MAX_EDGE=200) as client:
         yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
 
 
 def test_a_review_photo_is_stored_on_s3_clean_and_scaled(s3: Any, moto_endpoint: str, customer: User) -> None:
