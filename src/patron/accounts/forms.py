@@ -10,18 +10,6 @@ from django.contrib.auth import forms as auth_forms
 from patron.accounts import services
 from patron.accounts.models import Address, Channel, User
 from patron.catalog.models import Category
-from patron.errors import DomainError
-
-
-def apply_domain_error(form: forms.BaseForm, error: DomainError, field_names: dict[str, str] | None = None) -> None:
-    """Show a service's field errors beside the matching inputs, anything else at the top of the form."""
-    field_names = field_names or {}
-    for field, messages in error.fields.items():
-        name = field_names.get(field, field)
-        for message in messages:
-            form.add_error(name if name in form.fields else None, message)
-    if not error.fields:
-        form.add_error(None, error.message)
 
 
 def _password_input(autocomplete: str) -> forms.PasswordInput:

@@ -22,6 +22,7 @@ from patron.accounts.auth import client_ip
 from patron.accounts.models import User
 from patron.cart.services import claim_session_cart
 from patron.errors import DomainError, RateLimited
+from patron.forms import apply_domain_error
 
 
 def _user(request: HttpRequest) -> User:
@@ -52,7 +53,7 @@ def register(request: HttpRequest) -> HttpResponse:
                 referral_code=form.cleaned_data["referral_code"],
             )
         except DomainError as error:
-            forms.apply_domain_error(form, error, {"password": "password1"})
+            apply_domain_error(form, error, {"password": "password1"})
         else:
             auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome! Your account is ready.")
@@ -103,7 +104,7 @@ def profile(request: HttpRequest) -> HttpResponse:
             services.update_profile(user, name=form.cleaned_data["name"], email=form.cleaned_data["email"])
         except DomainError as error:
             user.refresh_from_db()
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             messages.success(request, "Your profile is saved.")
             return redirect("accounts:profile")
@@ -122,7 +123,7 @@ def address_add(request: HttpRequest) -> HttpResponse:
         try:
             services.create_address(_user(request), form.cleaned_data)
         except DomainError as error:
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             messages.success(request, "Address added.")
             return redirect("accounts:addresses")
@@ -137,7 +138,7 @@ def address_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.update_address(_user(request), pk, form.cleaned_data)
         except DomainError as error:
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             messages.success(request, "Address saved.")
             return redirect("accounts:addresses")
@@ -183,7 +184,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
                 favourite_category_ids=[category.pk for category in form.cleaned_data["favourite_categories"]],
             )
         except DomainError as error:
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             messages.success(request, "Your preferences are saved.")
             return redirect("accounts:preferences")
@@ -203,7 +204,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
                 new_password=form.cleaned_data["new_password"],
             )
         except DomainError as error:
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             # Keep this browser signed in; other sessions end because the password hash changed.
             update_session_auth_hash(request, user)

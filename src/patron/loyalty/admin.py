@@ -19,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 
 from patron.accounts.models import User
 from patron.errors import DomainError
+from patron.forms import apply_domain_error
 from patron.loyalty import config, services
 from patron.loyalty.models import (
     PROGRAM_ID,
@@ -245,10 +246,7 @@ class LoyaltyPointsAdmin(ReadOnlyAdmin):
                     account.user_id, form.cleaned_data["points"], reason=form.cleaned_data["reason"], actor=staff
                 )
             except DomainError as error:
-                form.add_error(None, error.message)
-                for field, problems in error.fields.items():
-                    for problem in problems:
-                        form.add_error(field if field in form.fields else None, problem)
+                apply_domain_error(form, error)
             else:
                 self.message_user(request, f"Points of {account.user} adjusted.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:loyalty_loyaltypoints_change", args=[account.pk]))

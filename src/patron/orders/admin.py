@@ -21,6 +21,7 @@ from django.utils.html import format_html
 
 from patron.accounts.models import User
 from patron.errors import DomainError
+from patron.forms import apply_domain_error
 from patron.orders import services
 from patron.orders.models import (
     Order,
@@ -181,10 +182,7 @@ class OrderAdmin(admin.ModelAdmin):
             try:
                 submit()
             except DomainError as error:
-                form.add_error(None, error.message)
-                for field, problems in error.fields.items():
-                    for problem in problems:
-                        form.add_error(field if field in form.fields else None, problem)
+                apply_domain_error(form, error)
             else:
                 self.message_user(request, f"Order {order.number}: {title.lower()} done.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))

@@ -6,7 +6,6 @@ from typing import Any
 
 from django import forms
 
-from patron.errors import DomainError
 from patron.reviews import services
 from patron.reviews.models import ReportReason
 
@@ -88,15 +87,3 @@ class AnswerForm(forms.Form):
     body = forms.CharField(
         label="Your answer", max_length=services.ANSWER_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
     )
-
-
-def apply_domain_error(form: forms.Form, error: DomainError) -> None:
-    """Show a service's refusal beside the fields it names (or above the form)."""
-    placed = False
-    for field, problems in error.fields.items():
-        if field in form.fields:
-            for problem in problems:
-                form.add_error(field, problem)
-            placed = True
-    if not placed:
-        form.add_error(None, error.message)

@@ -17,6 +17,7 @@ from patron.accounts.models import User
 from patron.catalog.models import Product
 from patron.catalog.services import get_product
 from patron.errors import DomainError, NotFound
+from patron.forms import apply_domain_error
 from patron.page_cache import cache_page_for_visitors, is_partial
 from patron.reviews import forms, services
 from patron.reviews.models import Question, Review, Status
@@ -78,7 +79,7 @@ def write(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             review = services.create_review(user, product.pk, data, uploads=_uploads(form.cleaned_data["photos"]))
         except DomainError as error:
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             if review.is_published:
                 messages.success(request, "Thank you! Your review is on the product page.")
@@ -112,7 +113,7 @@ def edit(request: HttpRequest, review_id: int) -> HttpResponse:
                 services.add_photos(review.user, review.pk, uploads)
             review = services.update_review(review.user, review.pk, changes)
         except DomainError as error:
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             if review.is_published:
                 messages.success(request, "Your review is updated.")
@@ -170,7 +171,7 @@ def report(request: HttpRequest, review_id: int) -> HttpResponse:
                 _signed_in(request), review.pk, form.cleaned_data["reason"], form.cleaned_data["note"]
             )
         except DomainError as error:
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             messages.success(request, "Thank you. We will look at this review.")
             return redirect(_product_url(review.product))
@@ -230,7 +231,7 @@ def ask(request: HttpRequest, product_id: int) -> HttpResponse:
         try:
             services.ask_question(_signed_in(request), product.pk, form.cleaned_data["body"])
         except DomainError as error:
-            forms.apply_domain_error(form, error)
+            apply_domain_error(form, error)
         else:
             notice = "Thank you! Your question will be shown here once it has an answer."
             if is_partial(request):
