@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from patron.accounts.models import User
+from patron.admin_helpers import ReadOnlyInline
 from patron.errors import DomainError
 from patron.forms import apply_domain_error
 from patron.orders import services
@@ -33,17 +34,6 @@ from patron.orders.models import (
     TrackingStatus,
 )
 from patron.payments.admin import PaymentInline
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class OrderLineInline(ReadOnlyInline):

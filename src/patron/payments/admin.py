@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from patron.accounts.models import User
+from patron.admin_helpers import ReadOnlyInline
 from patron.errors import DomainError
 from patron.payments import services
 from patron.payments.models import Payment, PaymentEvent
@@ -27,17 +28,6 @@ PAYMENT_FIELDS = (
     "created_at",
     "updated_at",
 )
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class PaymentEventInline(ReadOnlyInline):

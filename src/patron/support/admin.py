@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from patron.accounts.models import User
+from patron.admin_helpers import ReadOnlyInline
 from patron.errors import DomainError
 from patron.support import services
 from patron.support.models import Article, Conversation, ConversationEvent, Message, Ticket, TicketEvent, TicketStatus
@@ -29,17 +30,6 @@ class ArticleAdmin(admin.ModelAdmin):
         # The assistant's index is rebuilt when an article's timestamp moves.
         obj.updated_at = timezone.now()
         super().save_model(request, obj, form, change)
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class MessageInline(ReadOnlyInline):
