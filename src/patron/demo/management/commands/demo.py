@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, TextIO, cast
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from patron.demo import services
 from patron.recommendations.engine.progress import rich_progress
@@ -49,20 +46,7 @@ class Command(BaseCommand):
             if options["orders_from"] or not has_active_version():
                 train_recommendations(console)
         else:
-            with Progress(
-                TextColumn("{task.description:<24}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as bar:
-
-                @contextmanager
-                def phase(description: str, total: int) -> Iterator[Callable[[int], None]]:
-                    task = bar.add_task(description, total=total)
-                    yield lambda steps: bar.advance(task, steps)
-                    bar.update(task, completed=total)
-
+            with rich_progress(console) as phase:
                 report = services.seed_demo(
                     products=options["products"],
                     seed=options["seed"],
