@@ -9,6 +9,7 @@ gets padding only (the store then falls back to its own choice, e.g. best-seller
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Protocol
 
@@ -49,17 +50,20 @@ def _dense(block: np.ndarray | sp.spmatrix | sp.sparray) -> np.ndarray:
     return np.asarray(block.toarray(), dtype=np.float32)
 
 
-class _ItemScorer:
-    """Recommendation and neighbour lists from two scoring functions: users' rows and items' rows."""
+class _ItemScorer(ABC):
+    """Recommendation and neighbour lists from two scoring hooks that every model implements: users' rows and
+    items' rows. Higher is better; zero means no evidence, and ranking drops what a row has already seen."""
 
     name = ""
     items = 0
 
+    @abstractmethod
     def _user_scores(self, history: sp.csr_matrix) -> np.ndarray:
-        raise NotImplementedError
+        """A dense (rows of `history`) x items block of scores for those users."""
 
+    @abstractmethod
     def _item_scores(self, start: int, stop: int) -> np.ndarray:
-        raise NotImplementedError
+        """A dense (stop - start) x items block: how well every item goes as a neighbour of items start..stop-1."""
 
     def recommend(self, history: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
         history = sp.csr_matrix(history, dtype=np.float32)
