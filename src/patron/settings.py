@@ -151,7 +151,7 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "patron.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             # Parallel test workers share one Redis; each keeps its own keys.
             "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "patron") + os.environ.get("PYTEST_XDIST_WORKER", ""),
