@@ -13,6 +13,7 @@ from pytest_django import Settings
 from patron.accounts.models import User
 from patron.accounts.testing import make_user
 from patron.analytics import buffer as analytics_buffer
+from patron.recommendations.services import forget_shared_state
 from tests.servers import Inbox, free_port
 
 
@@ -30,12 +31,15 @@ def clear_cache() -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_cache() -> Iterator[None]:
-    """Rate limits, token revocations, page caches and buffered analytics events never leak from one test into
-    another (nor into the process's exit, by when the test database is gone)."""
+    """Rate limits, token revocations, page caches, buffered analytics events and the recommendations' copy of the
+    shared state never leak from one test into another (nor into the process's exit, when the test database is
+    gone)."""
     clear_cache()
+    forget_shared_state()
     yield
     analytics_buffer.discard()
     clear_cache()
+    forget_shared_state()
 
 
 @pytest.fixture

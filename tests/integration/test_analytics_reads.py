@@ -1,4 +1,4 @@
-"""Reading events back (recently viewed, co-view training data), the retention purge, the scheduled jobs and the
+"""Reading events back (latest views, co-view training data), the retention purge, the scheduled jobs and the
 back-office list."""
 
 from __future__ import annotations
@@ -44,9 +44,15 @@ def viewed(product_id: int, minute: int, *, user_id: int | None = None, visitor_
 # Recently viewed ---------------------------------------------------------------------------------------------------
 
 
-def test_recently_viewed_is_newest_first_each_product_once_across_account_and_browser(
-    django_assert_num_queries: Any,
-) -> None:
+def latest_views(**actor: Any) -> list[tuple[int, datetime]]:
+    sql, params = services.latest_views_sql(**actor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [(product_id, at if isinstance(at, datetime) else datetime.fromisoformat(at)) for product_id, at in rows]
+
+
+def test_latest_views_are_newest_first_each_product_once_for_the_account_or_the_browser() -> None:
     viewed(1, 0, visitor_id="browser")  # before signing in
     viewed(2, 1, visitor_id="browser")
     viewed(3, 2, user_id=7, visitor_id="browser")
@@ -55,13 +61,14 @@ def test_recently_viewed_is_newest_first_each_product_once_across_account_and_br
     services.track(EventName.CART_ITEM_ADDED, user_id=7, visitor_id="phone", payload={"product_id": 9})
     buffer.flush()
 
-    with django_assert_num_queries(2):  # the account's views and the browser's
-        assert services.recently_viewed(user_id=7, visitor_id="browser") == [1, 3, 2]
-    assert services.recently_viewed(user_id=7, visitor_id=None) == [1, 3]
-    assert services.recently_viewed(user_id=None, visitor_id="browser") == [3, 2, 1]
-    assert services.recently_viewed(user_id=7, visitor_id="browser", limit=2) == [1, 3]
-    assert services.recently_viewed(user_id=None, visitor_id=None) == []
-    assert services.recently_viewed(user_id=None, visitor_id="nobody") == []
+    by_account = latest_views(user_id=7, limit=12)
+    assert [product_id for product_id, _ in by_account] == [1, 3]
+    assert by_account[0][1].replace(tzinfo=None) == (START + timedelta(minutes=3)).replace(tzinfo=None)
+    assert [product_id for product_id, _ in latest_views(visitor_id="browser", limit=12)] == [3, 2, 1]
+    assert [product_id for product_id, _ in latest_views(visitor_id="browser", limit=2)] == [3, 2]
+    assert latest_views(visitor_id="nobody", limit=12) == []
+    with pytest.raises(ValueError, match="need a user id or a visitor id"):
+        services.latest_views_sql(visitor_id="", limit=12)
 
 
 # Co-view training data ---------------------------------------------------------------------------------------------

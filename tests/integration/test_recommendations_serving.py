@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from patron.accounts.models import User
@@ -22,7 +23,7 @@ from patron.analytics import services as analytics
 from patron.analytics.models import Event, EventName
 from patron.cart import services as cart_services
 from patron.catalog.models import Category, Product, Variant
-from patron.catalog.services import bump_catalog_version
+from patron.catalog.services import CATALOG_VERSION_KEY, bump_catalog_version
 from patron.errors import NotFound
 from patron.orders.models import Order
 from patron.recommendations import services
@@ -394,12 +395,76 @@ def test_queries_do_not_grow_with_the_list_and_a_warm_request_reads_only_the_sho
         bought(items[name], user=ada, days_ago=days_ago + 1)
         viewed(items[name], user=ada)
     audience = Audience(user_id=ada.pk)
-    # Cold: version, rules and settings, purchases, cart, views, top items, neighbours, trending, products (3).
-    with django_assert_max_num_queries(13):
+    # Cold: version, rules and settings, the shopper's state, top items, neighbours, trending, products (3).
+    with django_assert_max_num_queries(11):
         cold = ask("home", audience, limit=limit)
     assert len(cold.items) == limit
     buffer.flush()
-    # Warm: the shopper's purchases, cart and views.
-    with django_assert_max_num_queries(3):
+    # Warm: the shopper's purchases, cart and views, in one statement.
+    with django_assert_max_num_queries(1):
         warm = ask("home", audience, limit=limit)
     assert product_ids(warm) == product_ids(cold)
+
+
+def test_the_shoppers_state_is_read_in_one_statement_each_part_newest_first(
+    items: dict[str, Product], django_assert_num_queries: Any
+) -> None:
+    ada = make_user("ada@example.com")
+    bought(items["kettle"], user=ada, days_ago=5)
+    bought(items["teapot"], items["kettle"], user=ada, days_ago=2)
+    bought(items["mug"], user=ada, days_ago=1, status="cancelled")  # never bought after all
+    bought(items["beans"], email="guest@example.com", days_ago=1)  # someone else's
+    viewed(items["mug"], user=ada, days_ago=3)
+    viewed(items["beans"], user=ada, days_ago=1)
+    viewed(items["teapot"], visitor="visitor-a", days_ago=1)  # a browser's, not the account's
+    ada_cart = cart_services.get_cart(user=ada, token=None, create=True)
+    guest_cart = cart_services.get_cart(user=None, token=None, create=True)
+    assert ada_cart is not None and guest_cart is not None
+    cart_services.add_item(ada_cart, items["beans"].variants.get().pk, 1)
+    cart_services.add_item(guest_cart, items["mug"].variants.get().pk, 1)
+
+    with django_assert_num_queries(1):
+        past = services.history(Audience(user_id=ada.pk, visitor_id="visitor-a"), views=True)
+    assert [product_id for product_id, _ in past.purchases] == pk(items, "teapot", "kettle")
+    purchase_times = dict(past.purchases)
+    assert purchase_times[items["kettle"].pk] > timezone.now() - timedelta(days=3)  # the latest purchase counts
+    assert all(at.tzinfo is not None for at in purchase_times.values())
+    assert past.cart == tuple(pk(items, "beans"))
+    assert past.viewed == tuple(pk(items, "beans", "mug"))
+    assert past.just_bought(3) == set(pk(items, "teapot", "kettle"))
+
+    browser = Audience(user_id=None, visitor_id="visitor-a", cart_token=guest_cart.token)
+    with django_assert_num_queries(1):
+        guest = services.history(browser, views=True)
+    assert (guest.purchases, guest.cart, guest.viewed) == ((), tuple(pk(items, "mug")), tuple(pk(items, "teapot")))
+    assert services.history(Audience(user_id=ada.pk), views=False).viewed == ()
+    # Another customer's cart token names no cart of a guest; a browser seen for the first time has no views.
+    with django_assert_num_queries(1):
+        stranger = services.history(Audience(user_id=None, visitor_id="visitor-a", cart_token=ada_cart.token))
+    assert stranger == services.History()
+    with django_assert_num_queries(0):
+        assert services.history(Audience(user_id=None, visitor_id="new", returning=False), views=True) == (
+            services.History()
+        )
+
+
+def test_each_process_rereads_the_shared_state_after_a_second_and_at_once_after_its_own_changes(
+    items: dict[str, Product], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "SHARED_STATE_SECONDS", 60.0)
+    first = services.shared_state()
+    cache.incr(CATALOG_VERSION_KEY)  # another worker's stock change
+    assert services.shared_state() is first  # no round trip to the cache meanwhile
+    monkeypatch.setattr(services, "SHARED_STATE_SECONDS", 0.0)
+    assert services.shared_state().catalog == first.catalog + 1
+
+    monkeypatch.setattr(services, "SHARED_STATE_SECONDS", 60.0)
+    before = services.shared_state()
+    bump_catalog_version()  # this process's own change
+    assert services.shared_state().catalog > before.catalog
+    assert services.shared_state().rules.excluded_products == frozenset()
+    RecommendationRule.objects.create(kind=RuleKind.EXCLUDE, product=items["kettle"])
+    assert services.shared_state().rules.excluded_products == {items["kettle"].pk}
+    assert services.shared_state().model is None
+    version = stored_version()
+    assert (model := services.shared_state().model) is not None and model.id == version.pk

@@ -19,29 +19,34 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from patron.analytics import services as analytics
 from patron.analytics.models import EventName
-from patron.cart.models import CartLine
+from patron.cart.models import Cart, CartLine
 from patron.catalog.models import Product, ProductImage, Variant
-from patron.catalog.services import CATALOG_VERSION_KEY, COUNTED_ORDER_STATUSES, catalog_version
+from patron.catalog.services import (
+    CATALOG_VERSION_KEY,
+    COUNTED_ORDER_STATUSES,
+    catalog_changes_made_here,
+    catalog_version,
+)
 from patron.errors import NotFound, ValidationFailed
-from patron.orders.models import OrderLine, OrderStatus
+from patron.orders.models import Order, OrderLine, OrderStatus
 from patron.recommendations.models import (
     ItemNeighbour,
     ModelVersion,
@@ -116,6 +121,7 @@ RULES_CACHE_SECONDS = 60
 LOOKUP_CACHE_SECONDS = 24 * 3600  # a version's results never change; the key names the version
 CARD_CACHE_SECONDS = 600  # the key names the catalog version, which every catalog or stock change bumps
 MEMO_SIZE = 20_000
+SHARED_STATE_SECONDS = 1.0
 SLUG_MARK = "slug-mark"
 
 Ranked = list[tuple[int, float]]
@@ -415,8 +421,13 @@ def _rules(cached: Rules | None) -> Rules:
 
 def forget_rules() -> None:
     """Called when a rule or the settings change; again after commit, in case a reader cached the old ones."""
+    _forget_rules()
+    transaction.on_commit(_forget_rules)
+
+
+def _forget_rules() -> None:
     cache.delete(RULES_KEY)
-    transaction.on_commit(lambda: cache.delete(RULES_KEY))
+    forget_shared_state()
 
 
 @dataclass(frozen=True)
@@ -488,6 +499,7 @@ def _active_model(found: ActiveModel | str | None) -> ActiveModel | None:
 
 def forget_active_model() -> None:
     cache.delete(ACTIVE_KEY)
+    forget_shared_state()
 
 
 Key = tuple[Any, ...]
@@ -571,6 +583,7 @@ def bestsellers() -> list[int]:
 class History:
     purchases: tuple[tuple[int, datetime], ...] = ()  # (product id, when), newest first, one per product
     cart: tuple[int, ...] = ()  # product ids, the latest added first
+    viewed: tuple[int, ...] = ()  # product ids, the latest viewed first (read only when the list needs them)
 
     def bought_since(self, moment: datetime) -> list[int]:
         return [product_id for product_id, at in self.purchases if at >= moment]
@@ -579,31 +592,112 @@ class History:
         return set(self.bought_since(timezone.now() - timedelta(days=days)))
 
 
-def history(audience: Audience) -> History:
-    """What the shopper bought (signed-in customers only) and has in their cart: one query each at most."""
-    purchases: dict[int, datetime] = {}
-    lines: QuerySet[CartLine] | None
+BOUGHT, IN_CART, VIEWED = 0, 1, 2
+
+
+@functools.cache
+def _history_sql() -> dict[str, str]:
+    """The parts of the shopper-state statement, with this installation's table names."""
+    line, order = OrderLine._meta.db_table, Order._meta.db_table
+    cart_line, cart, variant = CartLine._meta.db_table, Cart._meta.db_table, Variant._meta.db_table
+    statuses = ", ".join(["%s"] * len(HISTORY_STATUSES))
+    # Only our own table names and constants go into the text; the shopper's values are parameters.
+    return {
+        "bought": (
+            f"SELECT {BOUGHT}, l.product_id, o.placed_at FROM {line} l JOIN {order} o ON o.id = l.order_id "  # noqa: S608
+            f"WHERE o.user_id = %s AND o.status IN ({statuses}) ORDER BY o.placed_at DESC LIMIT {HISTORY_LINES}"
+        ),
+        "cart": (
+            f"SELECT {IN_CART}, v.product_id, l.added_at FROM {cart_line} l JOIN {cart} c ON c.id = l.cart_id "  # noqa: S608
+            f"JOIN {variant} v ON v.id = l.variant_id WHERE "
+        ),
+    }
+
+
+def history(audience: Audience, *, views: bool = False) -> History:
+    """What the shopper bought (signed-in customers only), has in their cart and, with `views`, viewed lately, in
+    one statement (none for a new visitor with no cart).
+
+    The statement is written out rather than built by the ORM: every personal request runs it, and building three
+    querysets cost several times running them.
+    """
+    parts: list[str] = []
+    params: list[Any] = []
+    sql = _history_sql()
     if audience.user_id is not None:
-        bought = OrderLine.objects.filter(order__user_id=audience.user_id, order__status__in=HISTORY_STATUSES)
-        for product_id, at in bought.order_by("-order__placed_at").values_list("product_id", "order__placed_at")[
-            :HISTORY_LINES
-        ]:
-            purchases.setdefault(product_id, at)
-        lines = CartLine.objects.filter(cart__user_id=audience.user_id)
+        parts.append(sql["bought"])
+        params += [audience.user_id, *HISTORY_STATUSES]
+        parts.append(sql["cart"] + "c.user_id = %s")
+        params.append(audience.user_id)
     elif audience.cart_token:
-        lines = CartLine.objects.filter(cart__token=audience.cart_token, cart__user__isnull=True)
-    else:
-        lines = None
-    cart = () if lines is None else tuple(lines.order_by("-added_at").values_list("variant__product_id", flat=True))
-    return History(purchases=tuple(purchases.items()), cart=tuple(dict.fromkeys(cart)))
+        parts.append(sql["cart"] + "c.token = %s AND c.user_id IS NULL")
+        params.append(audience.cart_token)
+    viewer = {"user_id": audience.user_id} if audience.user_id is not None else {"visitor_id": audience.visitor_id}
+    if views and (audience.user_id is not None or (audience.visitor_id and audience.returning)):
+        viewed_sql, viewed_params = analytics.latest_views_sql(**viewer, limit=RECENTLY_VIEWED_LIMIT)
+        parts.append(f"SELECT {VIEWED}, viewed.* FROM ({viewed_sql}) AS viewed")  # noqa: S608 (see _history_sql)
+        params += viewed_params
+    if not parts:
+        return History()
+    # Each part keeps its own ORDER BY and LIMIT inside a subquery; the rows come back grouped by part.
+    union = " UNION ALL ".join(f"SELECT * FROM ({part}) AS p{number}" for number, part in enumerate(parts))  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(f"{union} ORDER BY 1, 3 DESC, 2 DESC", params)
+        rows = cursor.fetchall()
+    found: dict[int, dict[int, datetime]] = {BOUGHT: {}, IN_CART: {}, VIEWED: {}}
+    for part, product_id, at in rows:
+        found[part].setdefault(product_id, at)
+    return History(
+        purchases=tuple((product_id, _aware(at)) for product_id, at in found[BOUGHT].items()),
+        cart=tuple(found[IN_CART]),
+        viewed=tuple(found[VIEWED]),
+    )
 
 
-def recently_viewed(audience: Audience, *, limit: int = RECENTLY_VIEWED_LIMIT) -> list[int]:
-    if audience.user_id is not None:
-        return analytics.recently_viewed(user_id=audience.user_id, visitor_id=None, limit=limit)
-    if audience.visitor_id and audience.returning:
-        return analytics.recently_viewed(user_id=None, visitor_id=audience.visitor_id, limit=limit)
-    return []
+def _aware(value: datetime | str) -> datetime:
+    """A timestamp as the ORM would give it: SQLite hands raw statements back text in UTC."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+# --- What every request reads first -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SharedState:
+    model: ActiveModel | None
+    rules: Rules
+    catalog: int
+    read_at: float
+    catalog_changes: int  # this process's catalog changes when it was read
+
+
+_shared_state: SharedState | None = None
+
+
+def shared_state() -> SharedState:
+    """The active model, the rules and the catalog version, in one round trip to the cache, kept by this process
+    for SHARED_STATE_SECONDS: another worker's new model, rule or stock change reaches this one's recommendations
+    within that time, and this process's own changes at once."""
+    global _shared_state
+    state, now, changes = _shared_state, time.monotonic(), catalog_changes_made_here()
+    if state is not None and now - state.read_at < SHARED_STATE_SECONDS and state.catalog_changes == changes:
+        return state
+    shared = cache.get_many([ACTIVE_KEY, RULES_KEY, CATALOG_VERSION_KEY])
+    state = SharedState(
+        model=_active_model(shared.get(ACTIVE_KEY)),
+        rules=_rules(shared.get(RULES_KEY)),
+        catalog=shared.get(CATALOG_VERSION_KEY) or catalog_version(),
+        read_at=now,
+        catalog_changes=changes,
+    )
+    _shared_state = state
+    return state
+
+
+def forget_shared_state() -> None:
+    global _shared_state
+    _shared_state = None
 
 
 # --- Serving ---------------------------------------------------------------------------------------------------
@@ -650,7 +744,7 @@ def _seed_lists(
 def _for_you(model: ActiveModel | None, audience: Audience, past: History) -> _Plan:
     if model is None:
         return _Plan("trending", [], padding=trending(None))
-    viewed = recently_viewed(audience)[:MAX_VIEW_SEEDS]
+    viewed = list(past.viewed[:MAX_VIEW_SEEDS])
     top = user_top_items(model, audience.user_id) if audience.user_id is not None else None
     # A customer in the training needs only what they bought since; anyone else, their whole recent history.
     bought = past.bought_since(model.started_at) if top else [pid for pid, _ in past.purchases]
@@ -663,14 +757,14 @@ def _for_you(model: ActiveModel | None, audience: Audience, past: History) -> _P
     return _Plan(strategy, ranked, padding=trending(model))
 
 
-def _plan(query: Query, model: ActiveModel | None, audience: Audience, past: History) -> _Plan:
+def _plan(query: Query, model: ActiveModel | None, audience: Audience, past: History, catalog: int) -> _Plan:
     kind, product_id = query.kind, query.product_id
     if kind is Kind.FOR_YOU:
         return _for_you(model, audience, past)
     if kind is Kind.RECENTLY_VIEWED:
-        return _Plan("recently_viewed", fuse([(recently_viewed(audience), 1.0)]))
+        return _Plan("recently_viewed", fuse([(past.viewed, 1.0)]))
     if kind is Kind.TRENDING:
-        return _Plan("trending", [], padding=trending(model, _category_id(query)))
+        return _Plan("trending", [], padding=trending(model, _category_id(query, catalog)))
     if model is None:
         return _Plan("untrained", [])
     seeds = [product_id] if product_id is not None else list(past.cart[:MAX_PURCHASE_SEEDS])
@@ -678,17 +772,27 @@ def _plan(query: Query, model: ActiveModel | None, audience: Audience, past: His
     return _Plan(kind.value, fuse(_seed_lists(model, seeds, (which,), 1.0)))
 
 
-def _category_id(query: Query) -> int | None:
+def _category_id(query: Query, catalog: int) -> int | None:
     """The category whose trending products to show: the page's, or its product's."""
     if query.category is not None:
-        found = next((category for category in cached_category_tree() if category.slug == query.category), None)
+        found = _category_ids(catalog).get(query.category)
         if found is None:
             raise NotFound("No such category.")
-        return found.pk
+        return found
     if query.product_id is not None:
-        product = cards([query.product_id]).get(query.product_id)
+        product = cards([query.product_id], catalog=catalog).get(query.product_id)
         return product.category_id if product else None
     return None
+
+
+def _category_ids(catalog: int) -> dict[str, int]:
+    """Category ids by slug, kept like the cards for as long as the catalog version lasts."""
+    key = f"recs:categories:{catalog}"
+
+    def load(missing: list[str]) -> dict[str, dict[str, int]]:
+        return {key: {category.slug: category.pk for category in cached_category_tree()}}
+
+    return _cached({key: key}, load, CARD_CACHE_SECONDS)[key]
 
 
 def recommend(query: Query, audience: Audience, *, record_shown: bool = True) -> Recommendations:
@@ -697,13 +801,10 @@ def recommend(query: Query, audience: Audience, *, record_shown: bool = True) ->
     Widgets pass `record_shown=False`: the page's script reports them once they are in view, with the same
     recommendation id, so a widget is counted once and only when seen.
     """
-    # The model, the rules and the catalog version in one round trip to the cache.
-    shared = cache.get_many([ACTIVE_KEY, RULES_KEY, CATALOG_VERSION_KEY])
-    model = _active_model(shared.get(ACTIVE_KEY))
-    rules = _rules(shared.get(RULES_KEY))
-    catalog = shared.get(CATALOG_VERSION_KEY) or catalog_version()
-    past = history(audience)
-    plan = _plan(query, model, audience, past)
+    state = shared_state()
+    model, rules, catalog = state.model, state.rules, state.catalog
+    past = history(audience, views=query.kind in (Kind.FOR_YOU, Kind.RECENTLY_VIEWED))
+    plan = _plan(query, model, audience, past, catalog)
     page = [query.product_id] if query.product_id is not None else []
     # The page's product is read with the first candidates, in one batch.
     first = [*page, *(pid for pid, _ in plan.ranked[: query.limit + CANDIDATE_MARGIN])]
