@@ -1,9 +1,11 @@
-"""Recording is one buffer push; events reach the table in batches, one INSERT each, and none is lost, also when the
-database refuses a batch. In memory without Redis; in a Redis list, drained by any number of workers, with it."""
+"""Recording keeps the event in the process; events reach the table in batches, one INSERT each, and none is lost,
+also when the database refuses a batch. Without Redis a process stores its batches itself; with Redis it hands them
+to a shared list, drained by any number of workers."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from django.utils import timezone
 from pytest_django import Settings
 
 from patron.analytics import buffer, services
-from patron.analytics.buffer import MemoryBuffer, RedisBuffer
+from patron.analytics.buffer import RedisBuffer
 from patron.analytics.models import Event, EventName
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +62,7 @@ def test_recording_writes_nothing_until_a_batch_is_full_then_one_insert(settings
     with CaptureQueriesContext(connection) as captured:
         view(5)
         stored = buffer.flush()
-    if isinstance(buffer.current(), MemoryBuffer):
+    if buffer.shared_list() is None:
         # The fifth event filled the batch: it was written by the request that recorded it.
         assert stored == 0
     assert len(inserts(captured)) == 1
@@ -80,7 +82,7 @@ def test_a_flush_stores_every_event_in_batches_of_one_insert_each(settings: Sett
         )
 
     with CaptureQueriesContext(connection) as captured:
-        assert buffer.flush() == 250 - (200 if isinstance(buffer.current(), MemoryBuffer) else 0)
+        assert buffer.flush() == 250 - (200 if buffer.shared_list() is None else 0)
 
     assert len(inserts(captured)) in (1, 3)  # memory: two full batches left earlier; Redis: all three now
     assert buffer.pending() == 0
@@ -144,37 +146,57 @@ def test_an_oversized_payload_is_stored_within_the_cap() -> None:
     assert len(str(stored)) <= services.MAX_PAYLOAD_BYTES
 
 
-# In memory (no Redis) ----------------------------------------------------------------------------------------------
-
-
-def test_in_memory_events_older_than_the_flush_interval_are_written_with_the_next_one(settings: Settings) -> None:
-    memory = MemoryBuffer()
-    event = {
-        "name": "product_viewed",
-        "user_id": None,
-        "visitor_id": "v",
-        "session_key": "",
-        "product_id": 1,
-        "payload": {"product_id": 1},
-        "created_at": timezone.now().isoformat(),
-    }
-    memory.push(event)
-    assert len(memory) == 1 and not Event.objects.exists()
+def test_events_older_than_the_flush_interval_are_handed_over_with_the_next_one(settings: Settings) -> None:
+    view(1)
+    assert buffer.pending() == 1 and len(buffer._memory) == 1
     settings.ANALYTICS_FLUSH_SECONDS = 0
-    memory.push(event)
-    assert len(memory) == 0
-    assert Event.objects.count() == 2
+    view(2)
+    assert len(buffer._memory) == 0
+    shared = buffer.shared_list()
+    if shared is None:
+        assert Event.objects.count() == 2
+    else:
+        assert len(shared) == 2 and not Event.objects.exists()
+
+
+def test_a_checkout_start_is_handed_over_at_once_with_what_waited_before_it() -> None:
+    view(1)
+    services.track(EventName.CHECKOUT_STARTED, user_id=None, visitor_id="v1", payload={"cart_id": 3})
+    assert len(buffer._memory) == 0
+    shared = buffer.shared_list()
+    stored = Event.objects.count() if shared is None else len(shared)
+    assert stored == 2
 
 
 # In Redis ---------------------------------------------------------------------------------------------------------
 
 
 @needs_redis
-def test_with_redis_recording_is_one_round_trip_and_no_sql(django_assert_num_queries: Any) -> None:
-    assert isinstance(buffer.current(), RedisBuffer)
+def test_with_redis_recording_costs_no_round_trip_until_a_batch_is_due(
+    settings: Settings, django_assert_num_queries: Any
+) -> None:
+    settings.ANALYTICS_BATCH_SIZE = 3
+    shared = buffer.shared_list()
+    assert isinstance(shared, RedisBuffer)
     with django_assert_num_queries(0):
         view(1)
-    assert buffer.pending() == 1
+        view(2)
+    assert len(shared) == 0 and buffer.pending() == 2
+    view(3)  # the batch is full: all three go to the list together
+    assert len(shared) == 3 and len(buffer._memory) == 0
+
+
+@needs_redis
+def test_with_redis_a_quiet_process_hands_its_events_over_after_the_flush_interval(settings: Settings) -> None:
+    settings.ANALYTICS_FLUSH_SECONDS = 0.2
+    shared = buffer.shared_list()
+    assert shared is not None
+    view(1)
+    assert len(shared) == 0
+    deadline = time.monotonic() + 5
+    while len(shared) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(shared) == 1 and len(buffer._memory) == 0
 
 
 @needs_redis
@@ -182,8 +204,8 @@ def test_with_redis_several_workers_drain_the_list_without_storing_an_event_twic
     settings.ANALYTICS_BATCH_SIZE = 10
     for number in range(1, 96):
         view(number)
-    workers = [buffer.current(), buffer.current()]
-    assert all(isinstance(worker, RedisBuffer) for worker in workers)
+    buffer.hand_over()
+    workers = [buffer.shared_list(), buffer.shared_list()]
     # Two workers take turns at the list, as two drain tasks running at once would.
     taken: list[list[int]] = [[], []]
     while buffer.pending():
@@ -198,6 +220,7 @@ def test_with_redis_several_workers_drain_the_list_without_storing_an_event_twic
 @needs_redis
 def test_with_redis_the_list_keeps_only_the_newest_events_when_nothing_drains_it(settings: Settings) -> None:
     settings.ANALYTICS_BUFFER_MAX = 5
+    settings.ANALYTICS_BATCH_SIZE = 2
     for number in range(1, 9):
         view(number)
     assert buffer.pending() == 5

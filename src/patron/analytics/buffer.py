@@ -1,18 +1,23 @@
 """Where events wait between the request that records them and the one INSERT that stores a batch of them.
 
-Recording must not slow the page, so a request never writes an event row itself:
+Recording must not slow the page, so a request never writes an event row of its own, nor makes a round trip
+for it. Each process keeps its events in memory and hands them over as a batch once it holds
+ANALYTICS_BATCH_SIZE of them or the oldest is ANALYTICS_FLUSH_SECONDS old, and when the process exits:
 
-- With Redis (the default cache is Redis), an event is one pipelined RPUSH + LTRIM to a list, and `flush()`
-  drains it with LPOP of up to ANALYTICS_BATCH_SIZE items at a time, one `bulk_create` per batch. LPOP with a
-  count is atomic, so any number of workers may drain at once without storing an event twice. The list keeps at
-  most ANALYTICS_BUFFER_MAX events (the oldest go first) should nothing drain it for a long while. The
+- With Redis (the default cache is Redis), the batch goes to a list shared by every process, in one pipelined
+  RPUSH + LTRIM; a timer hands over a quiet process's events once they are ANALYTICS_FLUSH_SECONDS old. `flush()`
+  drains the list with LPOP of up to ANALYTICS_BATCH_SIZE items at a time, one `bulk_create` per batch. LPOP
+  with a count is atomic, so any number of workers may drain at once without storing an event twice. The list
+  keeps at most ANALYTICS_BUFFER_MAX events (the oldest go first) should nothing drain it for a long while. The
   `drain_events` task drains it every minute.
-- Without Redis, each process keeps its events in memory and writes them with one `bulk_create` once it holds
-  ANALYTICS_BATCH_SIZE of them or the oldest is ANALYTICS_FLUSH_SECONDS old (checked when the next event comes),
-  and when the process exits. That suits one machine; several web processes should share Redis.
+- Without Redis, the batch is stored at once (checked when the next event comes). That suits one machine;
+  several web processes should share Redis.
 
-Events are plain JSON dicts until they are stored, so both buffers hold the same thing. A batch that fails to
-insert goes back to its buffer and the error is logged: analytics never breaks the request that records it.
+Some events are handed over at once, with whatever waits before them (`push(..., at_once=True)`): those that
+another process looks up soon after, such as the checkout start that the order's worker joins to its visitor.
+
+Events are plain JSON dicts until they are stored, so both places hold the same thing. A batch that fails to
+insert goes back where it came from and the error is logged: analytics never breaks the request that records it.
 """
 
 from __future__ import annotations
@@ -66,39 +71,31 @@ def _time(value: str) -> datetime:
 
 
 class MemoryBuffer:
-    """One process's pending events, written when there are enough of them or they are old enough."""
+    """One process's pending events, due for hand-over when there are enough of them or they are old enough."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._events: list[BufferedEvent] = []
         self._oldest = 0.0
 
-    def push(self, event: BufferedEvent) -> None:
+    def add(self, event: BufferedEvent) -> bool:
+        """Keep `event`; True when the events are due for hand-over."""
         with self._lock:
             if not self._events:
                 self._oldest = time.monotonic()
             self._events.append(event)
-            due = (
+            return (
                 len(self._events) >= settings.ANALYTICS_BATCH_SIZE
                 or time.monotonic() - self._oldest >= settings.ANALYTICS_FLUSH_SECONDS
             )
-        if due:
-            self.flush()
 
-    def flush(self) -> int:
+    def take(self) -> list[BufferedEvent]:
         with self._lock:
             taken, self._events = self._events, []
-        stored = 0
-        for start in range(0, len(taken), settings.ANALYTICS_BATCH_SIZE):
-            batch = taken[start : start + settings.ANALYTICS_BATCH_SIZE]
-            try:
-                stored += _store(batch)
-            except Exception:
-                self._put_back(taken[start:])
-                raise
-        return stored
+        return taken
 
-    def _put_back(self, events: list[BufferedEvent]) -> None:
+    def put_back(self, events: list[BufferedEvent]) -> None:
+        """Events that could not be handed over go back in front of those that came meanwhile."""
         with self._lock:
             kept = (events + self._events)[-settings.ANALYTICS_BUFFER_MAX :]
             if not self._events:
@@ -120,9 +117,9 @@ class RedisBuffer:
         self._client = backend._cache.get_client(write=True)
         self._key = backend.make_key(REDIS_LIST)
 
-    def push(self, event: BufferedEvent) -> None:
+    def push_many(self, events: Sequence[BufferedEvent]) -> None:
         pipeline = self._client.pipeline(transaction=False)
-        pipeline.rpush(self._key, json.dumps(event))
+        pipeline.rpush(self._key, *(json.dumps(event) for event in events))
         pipeline.ltrim(self._key, -settings.ANALYTICS_BUFFER_MAX, -1)
         pipeline.execute()
 
@@ -152,43 +149,96 @@ class RedisBuffer:
 
 
 _memory = MemoryBuffer()
+_timer_lock = threading.Lock()
+_timer: threading.Timer | None = None
 
 
-def current() -> MemoryBuffer | RedisBuffer:
+def shared_list() -> RedisBuffer | None:
+    """The Redis list every process hands its events to, or None without Redis."""
     backend = caches["default"]
-    return RedisBuffer(backend) if isinstance(backend, RedisCache) else _memory
+    return RedisBuffer(backend) if isinstance(backend, RedisCache) else None
 
 
-def push(event: BufferedEvent) -> None:
-    current().push(event)
+def push(event: BufferedEvent, *, at_once: bool = False) -> None:
+    due = _memory.add(event)
+    if due or at_once:
+        hand_over()
+    elif shared_list() is not None:
+        _start_timer()
+
+
+def hand_over() -> int:
+    """This process's pending events to the Redis list, or without Redis into the table in batches of one INSERT
+    each; returns how many were stored in the table."""
+    events = _memory.take()
+    if not events:
+        return 0
+    shared = shared_list()
+    if shared is not None:
+        try:
+            shared.push_many(events)
+        except Exception:
+            _memory.put_back(events)
+            raise
+        return 0
+    stored = 0
+    for start in range(0, len(events), settings.ANALYTICS_BATCH_SIZE):
+        try:
+            stored += _store(events[start : start + settings.ANALYTICS_BATCH_SIZE])
+        except Exception:
+            _memory.put_back(events[start:])
+            raise
+    return stored
+
+
+def _start_timer() -> None:
+    """Hand over a quiet process's events once they are ANALYTICS_FLUSH_SECONDS old (one timer at a time)."""
+    global _timer
+    with _timer_lock:
+        if _timer is not None and _timer.is_alive():
+            return
+        _timer = threading.Timer(settings.ANALYTICS_FLUSH_SECONDS, _hand_over_logged)
+        _timer.daemon = True
+        _timer.start()
+
+
+def _hand_over_logged() -> None:
+    try:
+        hand_over()
+    except Exception:
+        logger.exception("analytics: %d events could not be handed over", len(_memory))
 
 
 def flush() -> int:
     """Store every pending event (this process's, and with Redis everyone's); returns how many were stored."""
-    stored = _memory.flush()
-    buffer = current()
-    if buffer is not _memory:
-        stored += buffer.flush()
+    stored = hand_over()
+    shared = shared_list()
+    if shared is not None:
+        stored += shared.flush()
     return stored
 
 
 def pending() -> int:
-    return len(current()) + (len(_memory) if current() is not _memory else 0)
+    shared = shared_list()
+    return len(_memory) + (len(shared) if shared is not None else 0)
 
 
 def discard() -> None:
     """Drop what is pending without storing it (for tests that must start from an empty buffer)."""
+    global _timer
+    with _timer_lock:
+        if _timer is not None:
+            _timer.cancel()
+            _timer = None
     _memory.clear()
-    current().clear()
+    shared = shared_list()
+    if shared is not None:
+        shared.clear()
 
 
-def _flush_at_exit() -> None:
-    if not _memory:
-        return
-    try:
-        _memory.flush()
-    except Exception:
-        logger.exception("analytics: %d events could not be stored at exit", len(_memory))
+def _hand_over_at_exit() -> None:
+    if _memory:
+        _hand_over_logged()
 
 
-atexit.register(_flush_at_exit)
+atexit.register(_hand_over_at_exit)

@@ -7,8 +7,8 @@ cannot record on the server, so their script reports `product_viewed` and `searc
 `collect`, which takes only the client-side event names, checks each payload against its schema, caps the body
 size and rate-limits each visitor and address.
 
-Reads (`latest_views_sql`, `product_views`) see what has been stored: an event is readable once its buffer is
-flushed, within ANALYTICS_FLUSH_SECONDS in one process or a minute with Redis.
+Reads (`latest_views_sql`, `product_views`) see what has been stored: an event is readable within
+ANALYTICS_FLUSH_SECONDS of being recorded, plus up to a minute with Redis (the drain task).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ PURGE_BATCH = 5000
 # How long before its order a checkout start still counts as the one that led to it.
 CHECKOUT_LOOKBACK = timedelta(days=1)
 ORDER_RECORDED_TTL = 7 * 24 * 3600
+# Handed over at once (with whatever waits before them): the worker recording an order looks its checkout start up.
+HANDED_OVER_AT_ONCE = frozenset({EventName.CHECKOUT_STARTED})
 
 
 # Recording -------------------------------------------------------------------------------------------------------
@@ -130,7 +132,7 @@ def track(
         "created_at": (at or timezone.now()).isoformat(),
     }
     try:
-        buffer.push(event)
+        buffer.push(event, at_once=name in HANDED_OVER_AT_ONCE)
     except Exception:
         logger.exception("analytics: could not record %s", name)
 
@@ -237,8 +239,8 @@ def record_order_placed(order_id: int) -> bool:
     """Record `order_placed` once per order, for its customer and the visitor who checked out; False if it was
     recorded before (or the order is gone).
 
-    The visitor is found through the checkout start, so the buffers are flushed first. Without Redis a worker
-    cannot flush a web process's memory: a checkout start still waiting there leaves the order without a visitor.
+    The visitor is found through the checkout start, so the buffers are flushed first; the web process handed the
+    checkout start over when it was recorded.
     """
     if not settings.ANALYTICS_ENABLED:
         return False
