@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import io
+
+from rich.console import Console
+
 from patron.bench import recommendations, wrk
 
 
@@ -23,7 +27,7 @@ def test_the_table_names_each_cache_and_a_skipped_one_says_why() -> None:
     )
     results = recommendations.Results(
         rows=[
-            recommendations.Row("local memory", measured),
+            recommendations.Row("local memory", measured, warm_ups=3),
             recommendations.Row("Redis", note="skipped: no Redis at redis://127.0.0.1:6379/2"),
         ],
         requests=1600,
@@ -33,6 +37,30 @@ def test_the_table_names_each_cache_and_a_skipped_one_says_why() -> None:
     lines = results.markdown()
     assert lines[0] == "#### Recommendations API (1,600 rotating calls, model ease@3)"
     assert "2026-11-28 09:00 UTC; 10,000 products" in lines
-    assert "| local memory | 1,200 | 8.0 | 18.5 | 25.0 | 1 |" in lines
-    assert "| Redis | skipped: no Redis at redis://127.0.0.1:6379/2 | | | | |" in lines
+    assert "| local memory | 1,200 | 8.0 | 18.5 | 25.0 | 1 | 3 |" in lines
+    assert "| Redis | skipped: no Redis at redis://127.0.0.1:6379/2 | | | | | |" in lines
     assert lines[-2] == "Target: p95 under 20 ms."
+
+
+def test_warming_up_stops_once_the_throughput_settles() -> None:
+    rates = iter([300.0, 900.0, 1000.0, 1010.0, 1500.0])
+
+    def load() -> wrk.LoadResult:
+        rate = next(rates)
+        return wrk.LoadResult(
+            requests=int(rate * 10), seconds=10.0, p50_ms=1.0, p95_ms=2.0, p99_ms=3.0, non2xx=0, socket_errors=0
+        )
+
+    assert recommendations.warm_up(load, Console(file=io.StringIO()), "Redis") == 4  # 1,010 is within 3% of 1,000
+
+
+def test_warming_up_gives_up_after_the_most_runs() -> None:
+    rates = iter(float(100 * 2**run) for run in range(recommendations.MAX_WARM_UP_RUNS))
+
+    def load() -> wrk.LoadResult:
+        rate = next(rates)
+        return wrk.LoadResult(
+            requests=int(rate * 10), seconds=10.0, p50_ms=1.0, p95_ms=2.0, p99_ms=3.0, non2xx=0, socket_errors=0
+        )
+
+    assert recommendations.warm_up(load, Console(file=io.StringIO()), "Redis") == recommendations.MAX_WARM_UP_RUNS

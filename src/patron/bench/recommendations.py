@@ -3,8 +3,9 @@
 The bench store gets a trained model first (`patron recommend train`) when it has none. wrk then rotates over a
 mix of calls for 1,000 products and the demo shoppers: similar items and frequently bought together on product
 pages, trending in categories, and "recommended for you" for anonymous visitors and for signed-in customers
-(bearer tokens, so their purchases are read on every call). Each cache setting gets its own server and two
-unrecorded runs that warm the caches (each worker keeps its own copy of what it has read; Redis is shared).
+(bearer tokens, so their purchases are read on every call). Each cache setting gets its own server, warmed by
+unrecorded runs until the throughput settles: each worker keeps its own copy of what it has read (with the
+local-memory cache, read from the database), so a worker serves from memory only once it has seen most calls.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +30,10 @@ from patron.bench import wrk
 TARGET_P95_MS = 20.0
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
 PRODUCTS = 1000
-WARM_UP_RUNS = 2
+# Warm-up runs go on until one is within SETTLED of the one before (at least MIN, at most MAX of them).
+MIN_WARM_UP_RUNS = 2
+MAX_WARM_UP_RUNS = 8
+SETTLED = 0.03
 # wrk's request() picks the next path; here each path also has the bearer token it is sent with ("" = none).
 REQUEST = 'return wrk.format("GET", paths[(counter %% #paths) + 1])'
 REQUEST_WITH_HEADERS = """local i = (counter %% #paths) + 1
@@ -43,6 +48,7 @@ class Row:
     mode: str
     result: wrk.LoadResult | None = None
     note: str = ""
+    warm_ups: int = 0
 
 
 @dataclass
@@ -58,32 +64,32 @@ class Results:
             "",
             self.context,
             "",
-            "| Cache | Requests/s | p50 ms | p95 ms | p99 ms | non-2xx |",
-            "|---|---:|---:|---:|---:|---:|",
+            "| Cache | Requests/s | p50 ms | p95 ms | p99 ms | non-2xx | Warm-up runs |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
         for row in self.rows:
             if row.result is None:
-                lines.append(f"| {row.mode} | {row.note} | | | | |")
+                lines.append(f"| {row.mode} | {row.note} | | | | | |")
                 continue
             r = row.result
             lines.append(
                 f"| {row.mode} | {r.per_second:,.0f} | {r.p50_ms:.1f} | {r.p95_ms:.1f} | {r.p99_ms:.1f} "
-                f"| {r.non2xx + r.socket_errors} |"
+                f"| {r.non2xx + r.socket_errors} | {row.warm_ups} |"
             )
         return [*lines, "", f"Target: p95 under {TARGET_P95_MS:.0f} ms.", ""]
 
     def print(self, console: Console) -> None:
         table = Table(title=f"Recommendations API (model {self.model})")
-        for column in ("Cache", "Requests/s", "p50 ms", "p95 ms", "p99 ms", "non-2xx"):
+        for column in ("Cache", "Requests/s", "p50 ms", "p95 ms", "p99 ms", "non-2xx", "Warm-up runs"):
             table.add_column(column, justify="left" if column == "Cache" else "right")
         for row in self.rows:
             if row.result is None:
-                table.add_row(row.mode, row.note, "", "", "", "")
+                table.add_row(row.mode, row.note, "", "", "", "", "")
             else:
                 r = row.result
                 table.add_row(
                     row.mode, f"{r.per_second:,.0f}", f"{r.p50_ms:.1f}", f"{r.p95_ms:.1f}", f"{r.p99_ms:.1f}",
-                    str(r.non2xx + r.socket_errors),
+                    str(r.non2xx + r.socket_errors), str(row.warm_ups),
                 )  # fmt: skip
         console.print(table)
 
@@ -148,7 +154,7 @@ def redis_reachable(url: str) -> bool:
 
 def measure(env: dict[str, str], args: argparse.Namespace, console: Console) -> Results:
     """Train if needed, then load the endpoint with the local-memory cache and with Redis."""
-    from patron.bench.runner import patron, server
+    from patron.bench.runner import cpu_reference_ms, patron, server
     from patron.catalog.models import Product
     from patron.recommendations.models import ModelVersion
 
@@ -160,8 +166,10 @@ def measure(env: dict[str, str], args: argparse.Namespace, console: Console) -> 
     products = Product.objects.filter(is_active=True).count()
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     context = (
-        f"{when}; {products:,} products; patron serve with {args.workers} workers; wrk with {args.connections} "
-        f"connections for {args.seconds} s after two unrecorded runs; load average before the run "
+        f"{when}; {products:,} products; CPU reference {cpu_reference_ms():.0f} ms (see the machine table); "
+        f"patron serve with {args.workers} workers; wrk with {args.connections} connections for {args.seconds} s "
+        f"after unrecorded runs until the throughput settled (within "
+        f"{SETTLED:.0%}); load average before the run "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores."
     )
     results = Results(requests=len(requests), model=active.label, context=context)
@@ -174,14 +182,29 @@ def measure(env: dict[str, str], args: argparse.Namespace, console: Console) -> 
                 results.rows.append(Row(mode, note=f"skipped: no Redis at {redis_url}"))
                 continue
             with server(mode_env, args.workers) as base_url:
-                for _ in range(WARM_UP_RUNS + 1):
-                    # The first runs fill the caches (each worker its own memo); the steady state is reported.
-                    result = run_wrk(
+
+                def load() -> wrk.LoadResult:
+                    return run_wrk(
                         base_url, requests, workdir=Path(workdir), connections=args.connections, seconds=args.seconds
                     )
-            results.rows.append(Row(mode, result))
+
+                warm_ups = warm_up(load, console, mode)
+                result = load()
+            results.rows.append(Row(mode, result, warm_ups=warm_ups))
             console.print(f"{mode}: {result.per_second:,.0f} requests/s, p95 {result.p95_ms:.1f} ms")
     return results
+
+
+def warm_up(load: Callable[[], wrk.LoadResult], console: Console, mode: str) -> int:
+    """Unrecorded runs until the throughput settles; returns how many ran."""
+    previous = 0.0
+    for run in range(1, MAX_WARM_UP_RUNS + 1):
+        rate = load().per_second
+        console.print(f"{mode}: warm-up {run}, {rate:,.0f} requests/s")
+        if run >= MIN_WARM_UP_RUNS and abs(rate - previous) <= SETTLED * previous:
+            return run
+        previous = rate
+    return MAX_WARM_UP_RUNS
 
 
 def write_docs(results: Results, database: str) -> None:
