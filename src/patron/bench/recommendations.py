@@ -31,7 +31,7 @@ TARGET_P95_MS = 20.0
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/2"
 PRODUCTS = 1000
 # Warm-up runs go on until one is within SETTLED of the one before (at least MIN, at most MAX of them).
-MIN_WARM_UP_RUNS = 2
+MIN_WARM_UP_RUNS = 4
 MAX_WARM_UP_RUNS = 8
 SETTLED = 0.03
 # wrk's request() picks the next path; here each path also has the bearer token it is sent with ("" = none).
