@@ -20,8 +20,8 @@ from patron.accounts.testing import make_user
 from patron.analytics import buffer
 from patron.catalog.models import Product
 from patron.errors import Conflict, ValidationFailed
+from patron.progress import Progress
 from patron.recommendations import services, tasks
-from patron.recommendations.engine.progress import Progress
 from patron.recommendations.models import (
     ItemNeighbour,
     ModelVersion,

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -41,6 +40,7 @@ from patron.demo.vocabulary import (
     ProductSpec,
 )
 from patron.orders.models import Order, OrderLine, OrderStatus, OrderStatusChange
+from patron.progress import Progress, silent_progress
 
 DEFAULT_SEED = 2024
 CHUNK = 500
@@ -62,17 +62,6 @@ STAFF_LOGIN = DemoLogin("staff", "staff@patron.example", "patron-staff-demo")
 SHOPPER_LOGIN = DemoLogin("shopper", "shopper@patron.example", "patron-shopper-demo")
 DEMO_LOGINS = (SHOPPER_LOGIN, STAFF_LOGIN)
 EXTRA_SHOPPERS = 9
-
-
-class Progress(Protocol):
-    """Opens a named phase of `total` steps; the context gives a function that reports steps done."""
-
-    def __call__(self, description: str, total: int) -> AbstractContextManager[Callable[[int], None]]: ...
-
-
-@contextmanager
-def silent_progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    yield lambda steps: None
 
 
 @dataclass

@@ -46,8 +46,8 @@ from patron.catalog import services as catalog
 from patron.catalog.models import Category, Product, Variant
 from patron.errors import ValidationFailed
 from patron.orders.models import Order, OrderLine, OrderStatus, OrderStatusChange
+from patron.progress import Progress, silent_progress
 from patron.recommendations.engine.data import PurchaseLog, read_purchase_log
-from patron.recommendations.engine.progress import Progress, silent_progress
 
 PLACEHOLDER_DOMAIN = "customers.invalid"
 ORDER_PREFIX = "IMP-"

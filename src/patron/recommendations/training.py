@@ -34,10 +34,10 @@ from patron.catalog.models import Product
 from patron.catalog.services import COUNTED_ORDER_STATUSES, category_tree
 from patron.errors import Conflict, ValidationFailed
 from patron.orders.models import OrderLine
+from patron.progress import Progress, silent_progress
 from patron.recommendations.engine import baskets, content
 from patron.recommendations.engine.data import PurchaseLog, basket_matrix, interaction_matrix
 from patron.recommendations.engine.models import DEFAULT_MODEL, MODELS
-from patron.recommendations.engine.progress import Progress, silent_progress
 from patron.recommendations.models import (
     ItemNeighbour,
     ModelVersion,

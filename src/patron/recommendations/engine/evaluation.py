@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from patron.progress import Progress, silent_progress
 from patron.recommendations.engine.data import InteractionMatrix, PurchaseLog, interaction_matrix
 from patron.recommendations.engine.models import Recommender
-from patron.recommendations.engine.progress import Progress, silent_progress
 
 DEFAULT_TEST_DAYS = 28
 RECALL_AT = 20

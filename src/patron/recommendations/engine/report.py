@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from patron.progress import rich_progress
 from patron.recommendations.engine.data import interaction_matrix, read_purchase_log
 from patron.recommendations.engine.evaluation import (
     ModelResult,
@@ -18,7 +19,6 @@ from patron.recommendations.engine.evaluation import (
     validation_split,
 )
 from patron.recommendations.engine.models import DEFAULT_MODEL, MODELS
-from patron.recommendations.engine.progress import rich_progress
 
 
 def print_evaluation(

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 
 from patron.demo import services
-from patron.recommendations.engine.progress import rich_progress
+from patron.progress import rich_progress
 from patron.recommendations.training import has_active_version, train
 from patron.support.demo import seed_support
 

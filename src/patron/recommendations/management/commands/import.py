@@ -9,8 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 
 from patron.errors import ValidationFailed
+from patron.progress import rich_progress
 from patron.recommendations import importing
-from patron.recommendations.engine.progress import rich_progress
 
 
 class Command(BaseCommand):

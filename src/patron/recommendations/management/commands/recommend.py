@@ -9,9 +9,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 
 from patron.errors import Conflict
+from patron.progress import rich_progress, silent_progress
 from patron.recommendations.engine.evaluation import DEFAULT_TEST_DAYS
 from patron.recommendations.engine.models import DEFAULT_MODEL, MODELS
-from patron.recommendations.engine.progress import rich_progress, silent_progress
 from patron.recommendations.engine.report import print_evaluation
 
 
