@@ -29,6 +29,7 @@ def test_the_ledgers_and_histories_are_read_only_inlines() -> None:
         "MessageInline",
         "ConversationEventInline",
         "TicketEventInline",
+        "ReportInline",
     }
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from patron.accounts.models import User
+from patron.admin_helpers import ReadOnlyInline
 from patron.catalog.models import Product
 from patron.catalog.services import bump_catalog_version
 from patron.errors import DomainError
@@ -80,15 +81,10 @@ class PhotoInline(admin.TabularInline[ReviewPhoto, Review]):
         return format_html('<a href="{0}"><img src="{0}" alt="" width="96" style="height:auto"></a>', photo.image.url)
 
 
-class ReportInline(admin.TabularInline[ReviewReport, Review]):
+class ReportInline(ReadOnlyInline):
     model = ReviewReport
-    extra = 0
     fields = ("reason", "note", "user", "created_at")
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class ReviewForm(forms.ModelForm[Review]):
