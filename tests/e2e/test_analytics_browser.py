@@ -114,7 +114,8 @@ def test_ga4_waits_for_consent_then_hears_the_view_and_the_add_to_cart(
     assert added == [{"currency": "USD", "value": 90.0, "items": [{**item, "quantity": 2}]}]
 
     # The choice is remembered: the next page loads gtag.js at once, without asking again.
-    page.reload()
+    with page.expect_response(lambda response: REPORT in response.url):
+        page.reload()
     page.wait_for_function("() => window.gtagStubLoaded === true")
     expect(banner).to_be_hidden()
 

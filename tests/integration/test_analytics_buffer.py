@@ -5,6 +5,7 @@ to a shared list, drained by any number of workers."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -238,6 +239,25 @@ def test_with_redis_a_refused_batch_goes_back_to_the_head_of_the_list(settings: 
     assert buffer.pending() == 5
     buffer.flush()
     assert list(Event.objects.order_by("pk").values_list("product_id", flat=True)) == [1, 2, 3, 4, 5]
+
+
+def test_a_flush_waits_for_a_hand_over_on_its_way() -> None:
+    view(1)
+    holding, released = threading.Event(), []
+
+    def hand_over_in_progress() -> None:  # as the timer's thread while it pushes its batch
+        with buffer._hand_over_lock:
+            holding.set()
+            time.sleep(0.3)
+            released.append(time.monotonic())
+
+    other = threading.Thread(target=hand_over_in_progress)
+    other.start()
+    assert holding.wait(timeout=5)
+    assert buffer.flush() == 1
+    flushed = time.monotonic()
+    other.join()
+    assert released and released[0] <= flushed
 
 
 def test_flush_is_what_the_minutely_task_runs() -> None:

@@ -149,6 +149,7 @@ class RedisBuffer:
 
 
 _memory = MemoryBuffer()
+_hand_over_lock = threading.Lock()
 _timer_lock = threading.Lock()
 _timer: threading.Timer | None = None
 
@@ -169,7 +170,15 @@ def push(event: BufferedEvent, *, at_once: bool = False) -> None:
 
 def hand_over() -> int:
     """This process's pending events to the Redis list, or without Redis into the table in batches of one INSERT
-    each; returns how many were stored in the table."""
+    each; returns how many were stored in the table.
+
+    One hand-over at a time per process: a flush waits for the timer's batch to arrive rather than draining the
+    list while that batch is on its way."""
+    with _hand_over_lock:
+        return _hand_over()
+
+
+def _hand_over() -> int:
     events = _memory.take()
     if not events:
         return 0
