@@ -5,6 +5,7 @@ land in the event table. Google's script is a stub served by page.route (the net
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,16 @@ def google(page: Page) -> list[str]:
     return seen
 
 
-def stored(name: str) -> list[Event]:
-    buffer.flush()
-    return list(Event.objects.filter(name=name).order_by("pk"))
+def stored(name: str, count: int = 1) -> list[Event]:
+    """The stored events of `name`, once `count` of them have reached the server (a report sent as the page
+    unloads may still be on its way) or after ten seconds."""
+    for _ in range(100):
+        buffer.flush()
+        events = list(Event.objects.filter(name=name).order_by("pk"))
+        if len(events) >= count:
+            break
+        time.sleep(0.1)
+    return events
 
 
 def test_ga4_waits_for_consent_then_hears_the_view_and_the_add_to_cart(
@@ -121,7 +129,7 @@ def test_ga4_waits_for_consent_then_hears_the_view_and_the_add_to_cart(
 
     # The page's own report of the view reached the event table, for this browser's visitor id.
     cookie = next(item for item in page.context.cookies() if item["name"] == COOKIE_NAME)
-    views = stored(EventName.PRODUCT_VIEWED)
+    views = stored(EventName.PRODUCT_VIEWED, count=2)
     assert [event.product_id for event in views] == [kettle.pk, kettle.pk]
     assert {event.visitor_id for event in views} == {cookie["value"].split(":")[0]}
     (added_event,) = stored(EventName.CART_ITEM_ADDED)
