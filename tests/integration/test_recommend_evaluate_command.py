@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from io import StringIO
 from pathlib import Path
 
 import numpy as np
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from rich.console import Console
 
 from patron.recommendations.engine.models import DEFAULT_MODEL, MODELS
 from patron.recommendations.engine.report import print_evaluation
+from tests.datasets import online_retail_file
 
 
 def generated_log(path: Path, *, seed: int = 7) -> Path:
@@ -92,14 +91,6 @@ def test_an_unusable_file_is_a_command_error(tmp_path: Path) -> None:
         evaluate("--interactions", str(path))
     with pytest.raises(CommandError, match="nothing to train"):
         evaluate("--interactions", str(generated_log(tmp_path / "short.csv")), "--test-days", "400")
-
-
-def online_retail_file() -> Path:
-    folder = Path(os.environ.get("PATRON_DATA_DIR") or Path(settings.PROJECT_DIR).parent / "shared" / "data")
-    path = folder / "interactions" / "online_retail_II_full_2009_2011.parquet"
-    if not path.is_file():
-        pytest.skip(f"Online Retail II is not at {path} (set PATRON_DATA_DIR to the shared data folder)")
-    return path
 
 
 def test_on_online_retail_the_default_model_beats_both_baselines() -> None:

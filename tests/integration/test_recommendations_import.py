@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from decimal import Decimal
 from io import StringIO
@@ -21,6 +20,7 @@ from patron.catalog.models import Category, Product, Variant
 from patron.orders.models import Order, OrderLine, OrderStatus, OrderStatusChange
 from patron.recommendations import importing
 from patron.recommendations.engine.data import read_purchase_log
+from tests.datasets import online_retail_file
 from tests.factories import make_product
 
 pytestmark = pytest.mark.django_db
@@ -211,14 +211,6 @@ def test_the_number_of_queries_does_not_grow_with_the_log(
 
     assert Order.objects.count() == 300
     assert OrderLine.objects.count() == 600
-
-
-def online_retail_file() -> Path:
-    folder = Path(os.environ.get("PATRON_DATA_DIR") or Path(settings.PROJECT_DIR).parent / "shared" / "data")
-    path = folder / "interactions" / "online_retail_II_full_2009_2011.parquet"
-    if not path.is_file():
-        pytest.skip(f"Online Retail II is not at {path} (set PATRON_DATA_DIR to the shared data folder)")
-    return path
 
 
 def test_a_slice_of_online_retail_imports_every_clean_line(tmp_path: Path) -> None:
