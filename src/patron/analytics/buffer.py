@@ -164,7 +164,7 @@ def push(event: BufferedEvent, *, at_once: bool = False) -> None:
     due = _memory.add(event)
     if due or at_once:
         hand_over()
-    elif shared_list() is not None:
+    else:
         _start_timer()
 
 
@@ -201,10 +201,11 @@ def _hand_over() -> int:
 
 
 def _start_timer() -> None:
-    """Hand over a quiet process's events once they are ANALYTICS_FLUSH_SECONDS old (one timer at a time)."""
+    """With Redis, hand over a quiet process's events once they are ANALYTICS_FLUSH_SECONDS old (one timer at a
+    time; the shared list is looked up only when no timer is running, not for every event)."""
     global _timer
     with _timer_lock:
-        if _timer is not None and _timer.is_alive():
+        if (_timer is not None and _timer.is_alive()) or shared_list() is None:
             return
         _timer = threading.Timer(settings.ANALYTICS_FLUSH_SECONDS, _hand_over_logged)
         _timer.daemon = True
