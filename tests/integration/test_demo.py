@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from decimal import Decimal
 from io import StringIO
-from itertools import pairwise
+from itertools import combinations, pairwise
 from typing import Any, cast
 
 import pytest
@@ -18,6 +18,8 @@ from patron.accounts.models import Address, Preferences, User
 from patron.catalog.models import Category, Product, ProductImage, Variant
 from patron.demo import services
 from patron.orders.models import Order, OrderLine, OrderStatus, OrderStatusChange
+from patron.recommendations.models import ItemNeighbour, NeighbourKind
+from patron.recommendations.training import train
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +200,22 @@ def test_the_demo_can_start_from_a_merchants_purchase_log(tmp_path: Any) -> None
     assert "Recommendations trained" in output
     again = demo("--if-empty", "--orders-from", str(log))
     assert "0 orders" in again and imported.count() == 2
+
+
+def test_the_order_history_has_products_bought_together_that_the_recommendations_learn() -> None:
+    demo("--products", "400", "--no-images", "--seed", "5")
+
+    baskets: dict[int, set[int]] = {}
+    for order_id, product_id in OrderLine.objects.values_list("order_id", "product_id"):
+        baskets.setdefault(order_id, set()).add(product_id)
+    pairs = Counter(pair for basket in baskets.values() for pair in combinations(sorted(basket), 2))
+    repeated = [pair for pair, times in pairs.items() if times >= 2]
+    assert len(repeated) >= 5, pairs.most_common(5)
+    category = dict(Product.objects.values_list("pk", "category_id"))
+    assert sum(category[a] == category[b] for a, b in repeated) > len(repeated) / 2, "companions share a category"
+
+    version = train()
+    together = ItemNeighbour.objects.filter(model_version=version, kind=NeighbourKind.BOUGHT_TOGETHER)
+    assert together.values("product_id").distinct().count() >= 5
+    first, second = pairs.most_common(1)[0][0]
+    assert together.filter(product_id=first, neighbour_id=second).exists()

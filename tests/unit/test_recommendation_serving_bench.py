@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+import random
+from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from rich.console import Console
 
 from patron.bench import recommendations, wrk
+from patron.recommendations.models import ItemNeighbour, ModelVersion, NeighbourKind
+from tests.factories import make_product
 
 
 def test_each_call_is_sent_with_its_own_token_and_anonymous_ones_with_none() -> None:
@@ -64,3 +69,24 @@ def test_warming_up_gives_up_after_the_most_runs() -> None:
         )
 
     assert recommendations.warm_up(load, Console(file=io.StringIO()), "Redis") == recommendations.MAX_WARM_UP_RUNS
+
+
+@pytest.mark.django_db
+def test_bought_together_calls_ask_only_for_products_with_co_purchases() -> None:
+    products = [make_product(f"Product {number}") for number in range(12)]
+    paired, partner = products[0], products[1]
+    version = ModelVersion.objects.create(name="ease", version=1, status=ModelVersion.Status.READY, is_active=True)
+    for kind, product, neighbour in (
+        (NeighbourKind.BOUGHT_TOGETHER, paired, partner),
+        (NeighbourKind.SIMILAR, products[2], products[3]),
+    ):
+        ItemNeighbour.objects.create(
+            model_version=version, kind=kind, product_id=product.pk, rank=0, neighbour_id=neighbour.pk, score=1.0
+        )
+
+    queries = [parse_qs(urlsplit(path).query) for path, _ in recommendations.calls(random.Random(3))]
+
+    together = [query for query in queries if query.get("type") == ["bought_together"]]
+    similar = [query for query in queries if query.get("type") == ["similar"]]
+    assert together and all(query["product_id"] == [str(paired.pk)] for query in together)
+    assert len({query["product_id"][0] for query in similar}) == len(similar) > len(together)

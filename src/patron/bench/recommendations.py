@@ -1,11 +1,12 @@
 """Recommendations under load: p95 latency of GET /api/recommendations at 16 connections, with and without Redis.
 
 The bench store gets a trained model first (`patron recommend train`) when it has none. wrk then rotates over a
-mix of calls for 1,000 products and the demo shoppers: similar items and frequently bought together on product
-pages, trending in categories, and "recommended for you" for anonymous visitors and for signed-in customers
-(bearer tokens, so their purchases are read on every call). Each cache setting gets its own server, warmed by
-unrecorded runs until the throughput settles: each worker keeps its own copy of what it has read (with the
-local-memory cache, read from the database), so a worker serves from memory only once it has seen most calls.
+mix of calls for 1,000 products and the demo shoppers: similar items and frequently bought together (for
+products with co-purchases) on product pages, trending in categories, and "recommended for you" for anonymous
+visitors and for signed-in customers (bearer tokens, so their purchases are read on every call). Each cache
+setting gets its own server, warmed by unrecorded runs until the throughput settles: each worker keeps its own
+copy of what it has read (with the local-memory cache, read from the database), so a worker serves from memory
+only once it has seen most calls.
 """
 
 from __future__ import annotations
@@ -123,17 +124,30 @@ def calls(rng: random.Random) -> list[tuple[str, str]]:
     from patron.accounts.models import User
     from patron.accounts.tokens import issue_tokens
     from patron.catalog.models import Category, Product
+    from patron.recommendations.models import ItemNeighbour, NeighbourKind
 
     url = "/api/recommendations/?"
     products = list(Product.objects.filter(is_active=True, total_stock__gt=0).values_list("pk", flat=True))
     sample = rng.sample(products, k=min(PRODUCTS, len(products)))
+    # "Frequently bought together" is asked for products that have co-purchases, so that those calls do the work
+    # of a full answer rather than return an empty list at once.
+    together = sorted(
+        set(
+            ItemNeighbour.objects.filter(model_version__is_active=True, kind=NeighbourKind.BOUGHT_TOGETHER)
+            .values_list("product_id", flat=True)
+            .distinct()
+        ).intersection(products)
+    )
     categories = list(Category.objects.values_list("slug", flat=True))
     customers = list(User.objects.filter(orders__isnull=False, is_active=True).distinct()[:20])
     tokens = [issue_tokens(user).access for user in customers]
     result: list[tuple[str, str]] = []
     for number, product_id in enumerate(sample):
-        kind = "similar" if number % 3 else "bought_together"
-        result.append((url + urlencode({"context": "product", "type": kind, "product_id": product_id}), ""))
+        if number % 3 or not together:
+            query = {"context": "product", "type": "similar", "product_id": product_id}
+        else:
+            query = {"context": "product", "type": "bought_together", "product_id": rng.choice(together)}
+        result.append((url + urlencode(query), ""))
         if number % 4 == 0:
             result.append((url + urlencode({"context": "home"}), ""))
         if number % 4 == 1 and tokens:

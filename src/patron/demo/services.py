@@ -49,6 +49,11 @@ TAX_RATE = Decimal("0.08")
 FREE_SHIPPING_FROM = Decimal("50.00")
 SHIPPING_FEE = Decimal("4.99")
 ORDER_HISTORY_DAYS = 180
+# Each product has a few companions from its own category, and most further lines of a basket are one of them,
+# so that the order history has the co-purchases that "frequently bought together" learns from, as a real
+# store's does; independent picks alone leave a big catalog with no pair bought together twice.
+COMPANIONS_PER_PRODUCT = 3
+COMPANION_SHARE = 0.7
 
 
 @dataclass(frozen=True)
@@ -504,7 +509,7 @@ def _create_orders(
     variants = list(
         Variant.objects.filter(product_id__in=product_ids)
         .select_related("product")
-        .only("id", "sku", "options", "price", "product__id", "product__name")
+        .only("id", "sku", "options", "price", "product__id", "product__name", "product__category_id")
         .order_by("product_id", "position")
     )
     by_product: dict[int, list[Variant]] = {}
@@ -512,6 +517,7 @@ def _create_orders(
         by_product.setdefault(variant.product_id, []).append(variant)
     popular = list(by_product)
     rng.shuffle(popular)
+    companions = _Companions(rng, by_product)
     addresses = {address.user_id: address for address in Address.objects.filter(user__in=shoppers, is_default=True)}
     offset = Order.objects.aggregate(top=Max("pk"))["top"] or 0
     currency = settings.STORE_CURRENCY
@@ -526,10 +532,14 @@ def _create_orders(
                 email, address = user.email, addresses[user.pk]
             else:
                 email, address = fake.email(), _address(fake, None, fake.name(), label="", default=False)
-            order_lines = []
+            order_lines: list[OrderLine] = []
             for _ in range(rng.choices((1, 2, 3, 4), weights=(50, 30, 15, 5))[0]):
-                # Skewed picks make a few products clear bestsellers and leave a long tail.
-                product_id = popular[int(len(popular) * rng.random() ** 3)]
+                companion = companions.of(rng.choice(order_lines).product_id) if order_lines else None
+                if companion is not None and rng.random() < COMPANION_SHARE:
+                    product_id = companion
+                else:
+                    # Skewed picks make a few products clear bestsellers and leave a long tail.
+                    product_id = popular[int(len(popular) * rng.random() ** 3)]
                 variant = rng.choice(by_product[product_id])
                 quantity = rng.choices((1, 2, 3), weights=(80, 15, 5))[0]
                 order_lines.append(
@@ -589,6 +599,26 @@ def _create_orders(
                 batch_size=CHUNK,
             )
     return count
+
+
+class _Companions:
+    """The products often bought with a product: a few from its category, drawn the first time they are asked for."""
+
+    def __init__(self, rng: random.Random, by_product: dict[int, list[Variant]]):
+        self._rng = rng
+        self._category = {product_id: variants[0].product.category_id for product_id, variants in by_product.items()}
+        self._in_category: dict[int, list[int]] = {}
+        for product_id, category_id in self._category.items():
+            self._in_category.setdefault(category_id, []).append(product_id)
+        self._drawn: dict[int, list[int]] = {}
+
+    def of(self, product_id: int) -> int | None:
+        """One of the product's companions, or None when it is alone in its category."""
+        if product_id not in self._drawn:
+            others = [other for other in self._in_category[self._category[product_id]] if other != product_id]
+            self._drawn[product_id] = self._rng.sample(others, k=min(COMPANIONS_PER_PRODUCT, len(others)))
+        drawn = self._drawn[product_id]
+        return self._rng.choice(drawn) if drawn else None
 
 
 def _address_snapshot(address: Address) -> dict[str, Any]:
