@@ -60,6 +60,7 @@ def mount_routers() -> None:
     from patron.analytics.api import router as analytics_router
     from patron.cart.api import router as cart_router
     from patron.catalog.api import router as catalog_router
+    from patron.followups.api import router as followups_router
     from patron.loyalty.api import router as loyalty_router
     from patron.orders.api import router as orders_router
     from patron.orders.api import shipping_router
@@ -77,6 +78,7 @@ def mount_routers() -> None:
     api.add_router("/loyalty", loyalty_router)
     api.add_router("/support", support_router)
     api.add_router("/reviews", reviews_router)
+    api.add_router("/followups", followups_router)
 
 
 mount_routers()

@@ -14,6 +14,7 @@ from django.core import signing
 from django.urls import reverse
 from django.utils.http import urlencode
 
+from patron.errors import DomainError, NotFound
 from patron.followups.models import Message
 
 SALT = "patron.followups.link"
@@ -32,14 +33,42 @@ def sign(kind: str, **payload: Any) -> str:
     return signing.dumps({"k": kind, **payload}, salt=SALT, compress=True)
 
 
-def unsign(kind: str, token: str, *, expires: bool = True) -> dict[str, Any] | None:
-    """The payload of a genuine link of this kind, or None (forged, altered, of another kind, or too old)."""
+class LinkExpired(DomainError):
+    """A genuine link that is too old: the customer is told so (410), not that it never existed."""
+
+    status = 410
+    code = "link_expired"
+
+
+def _payload(kind: str, token: str, *, max_age: timedelta | None = None) -> dict[str, Any] | None:
+    data = signing.loads(token, salt=SALT, max_age=max_age)
+    return data if isinstance(data, dict) and data.get("k") == kind else None
+
+
+def load(kind: str, token: str, *, expires: bool = True) -> dict[str, Any]:
+    """The payload of a genuine link of this kind; NotFound when forged, altered or of another kind, LinkExpired
+    when genuine but too old."""
     max_age = timedelta(days=settings.FOLLOWUPS_LINK_MAX_AGE_DAYS) if expires else None
     try:
-        data = signing.loads(token, salt=SALT, max_age=max_age)
+        data = _payload(kind, token, max_age=max_age)
+    except signing.SignatureExpired:
+        # The signature is good, only the age is not; a genuine old link of another kind is still not this one.
+        if _payload(kind, token) is None:
+            raise NotFound("This link is not valid.") from None
+        raise LinkExpired("This link has expired.") from None
     except signing.BadSignature:
+        data = None
+    if data is None:
+        raise NotFound("This link is not valid.")
+    return data
+
+
+def unsign(kind: str, token: str, *, expires: bool = True) -> dict[str, Any] | None:
+    """The payload of a genuine link of this kind, or None (forged, altered, of another kind, or too old)."""
+    try:
+        return load(kind, token, expires=expires)
+    except DomainError:
         return None
-    return data if isinstance(data, dict) and data.get("k") == kind else None
 
 
 def tracked(message: Message, url: str) -> str:

@@ -31,7 +31,7 @@ from patron.accounts.models import Preferences, User
 from patron.cart import services as carts
 from patron.cart.models import Cart, CartLine
 from patron.errors import DomainError, NotFound, ValidationFailed
-from patron.followups import emails
+from patron.followups import emails, links
 from patron.followups.flows import MARKETING_FLOWS, get_flow
 from patron.followups.models import (
     Flow,
@@ -409,6 +409,27 @@ def resubscribe(email: str) -> None:
 
 
 # --- Surveys ---------------------------------------------------------------------------------------------
+# The web page and the API both open a survey from the emailed token and answer it through these functions.
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What a survey link asks and, once answered, the answer it holds (later answers update it)."""
+
+    message: Message
+    kind: str
+    question: str
+    low: int
+    high: int
+    low_label: str
+    high_label: str
+    order_number: str | None
+    conversation_id: int | None
+    response: SurveyResponse | None
+
+    @property
+    def answered(self) -> bool:
+        return self.response is not None
 
 
 def survey_kind(message: Message) -> str:
@@ -423,22 +444,93 @@ def score_range(kind: str) -> tuple[int, int]:
     return NPS_RANGE if kind == SurveyKind.NPS else CSAT_RANGE
 
 
+def survey_question(kind: str) -> str:
+    if kind == SurveyKind.NPS:
+        return f"How likely are you to recommend {settings.STORE_NAME} to a friend or colleague?"
+    return "How satisfied are you with the help you got?"
+
+
+def scale_labels(kind: str) -> tuple[str, str]:
+    """What the lowest and the highest score mean."""
+    if kind == SurveyKind.NPS:
+        return "not at all likely", "extremely likely"
+    return "very unsatisfied", "very satisfied"
+
+
 def is_detractor(kind: str, score: int) -> bool:
     """NPS detractors answer 0-6; unhappy CSAT answers are 1-2."""
     return score <= 6 if kind == SurveyKind.NPS else score <= 2
 
 
+def _first_message(message: Message) -> Message:
+    """A reminder's answer belongs with the first message of its flow."""
+    if message.step == 0:
+        return message
+    first = Message.objects.select_related("order").filter(flow=message.flow, subject_key=message.subject_key, step=0)
+    return first.first() or message
+
+
+def _survey(message: Message, response: SurveyResponse | None) -> Survey:
+    kind = survey_kind(message)
+    first = _first_message(message)
+    low, high = score_range(kind)
+    low_label, high_label = scale_labels(kind)
+    conversation_id = first.context.get("conversation_id")
+    return Survey(
+        message=message,
+        kind=kind,
+        question=survey_question(kind),
+        low=low,
+        high=high,
+        low_label=low_label,
+        high_label=high_label,
+        order_number=first.order.number if first.order is not None else None,
+        conversation_id=int(conversation_id) if conversation_id is not None else None,
+        response=response,
+    )
+
+
+def open_survey(token: str) -> Survey:
+    """The survey behind an emailed survey link: NotFound for a forged or unknown link (or one to an email
+    without a survey), `links.LinkExpired` for a genuine one older than FOLLOWUPS_LINK_MAX_AGE_DAYS."""
+    data = links.load(links.SURVEY, token)
+    message_id = data.get("m")
+    message = (
+        Message.objects.select_related("order").filter(pk=message_id).first() if isinstance(message_id, int) else None
+    )
+    if message is None:
+        raise NotFound("This link is not valid any more.")
+    survey_kind(message)
+    response = SurveyResponse.objects.filter(message=_first_message(message)).first()
+    return _survey(message, response)
+
+
+def _checked_answer(kind: str, score: object, comment: str | None) -> tuple[int, str | None]:
+    """The score and the stripped comment, or every field's problem at once."""
+    low, high = score_range(kind)
+    errors: dict[str, list[str]] = {}
+    if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+        errors["score"] = [f"Choose from {low} to {high}."]
+    if comment is not None:
+        comment = comment.strip()
+        if len(comment) > COMMENT_MAX_LENGTH:
+            errors["comment"] = [f"Use at most {COMMENT_MAX_LENGTH} characters."]
+    if errors:
+        message = "Choose a score." if "score" in errors else errors["comment"][0]
+        raise ValidationFailed(message, fields=errors)
+    assert isinstance(score, int)
+    return score, comment
+
+
 def record_survey(
     message: Message, score: int, comment: str | None = None, *, now: datetime | None = None
 ) -> SurveyResponse:
-    """The customer's answer (a later click or the comment form updates it). Detractors are flagged for a call."""
+    """The customer's answer: one per survey, so a later click or the comment form updates it (a comment of None
+    keeps the one given before). Detractors are flagged for a call, unless staff already followed up."""
     kind = survey_kind(message)
-    low, high = score_range(kind)
-    if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
-        raise ValidationFailed("Choose a score.", fields={"score": [f"Choose from {low} to {high}."]})
+    score, comment = _checked_answer(kind, score, comment)
     now = _now(now)
-    # A reminder's answer belongs with the first message of its flow.
-    first = Message.objects.filter(flow=message.flow, subject_key=message.subject_key, step=0).first() or message
+    first = _first_message(message)
     with transaction.atomic():
         response, _ = SurveyResponse.objects.select_for_update().get_or_create(
             message=first,
@@ -455,17 +547,20 @@ def record_survey(
         )
         response.score = score
         if comment is not None:
-            comment = comment.strip()
-            if len(comment) > COMMENT_MAX_LENGTH:
-                message_text = f"Use at most {COMMENT_MAX_LENGTH} characters."
-                raise ValidationFailed(message_text, fields={"comment": [message_text]})
             response.comment = comment
         if response.follow_up != FollowUp.DONE:
             response.follow_up = FollowUp.NEEDED if is_detractor(kind, score) else FollowUp.NONE
         response.updated_at = now
         response.save()
+    # Answering is a click on the email, whichever way it came (the email's buttons, the page or the app).
     record_click(first.pk, now)
     return response
+
+
+def answer_survey(survey: Survey, score: int, comment: str | None = None, *, now: datetime | None = None) -> Survey:
+    """Record an answer to an opened survey (see `open_survey`); the survey as it stands afterwards."""
+    response = record_survey(survey.message, score, comment, now=now)
+    return _survey(survey.message, response)
 
 
 def mark_followed_up(actor: User | None, response_ids: Iterable[int], note: str = "") -> int:

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from patron.cart.services import cart_for_request
 from patron.errors import DomainError, NotFound
 from patron.followups import links, services
-from patron.followups.models import Message, SurveyKind
+from patron.followups.models import Message
 
 # A transparent 1x1 GIF.
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -94,41 +94,51 @@ class SurveyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
     )
 
-    def __init__(self, *args: Any, kind: str, **kwargs: Any):
+    def __init__(self, *args: Any, survey: services.Survey, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        low, high = services.score_range(kind)
         field = self.fields["score"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = [(score, str(score)) for score in range(low, high + 1)]
-        field.label = (
-            f"How likely are you to recommend {settings.STORE_NAME} to a friend or colleague?"
-            if kind == SurveyKind.NPS
-            else "How satisfied are you with the help you got?"
-        )
+        field.choices = [(score, str(score)) for score in range(survey.low, survey.high + 1)]
+        field.label = survey.question
+
+
+def _add_errors(form: forms.Form, error: DomainError) -> None:
+    """The service's refusal beside the fields it names, else above the form."""
+    named = {name: problems for name, problems in error.fields.items() if name in form.fields}
+    for name, problems in named.items():
+        for problem in problems:
+            form.add_error(name, problem)
+    if not named:
+        form.add_error(None, error.message)
 
 
 @require_http_methods(["GET", "POST"])
 def survey(request: HttpRequest, token: str) -> HttpResponse:
     """The score from the email's one-click buttons is saved at once; the page then asks for a comment."""
-    message = _message(links.SURVEY, token)
-    kind = services.survey_kind(message)
-    response = None
+    try:
+        current = services.open_survey(token)
+    except links.LinkExpired:
+        return render(request, "followups/survey_expired.html", status=410)
+    recorded = False
     raw = request.GET.get("score", "")
     if request.method == "GET" and raw.isdigit():
         try:
-            response = services.record_survey(message, int(raw))
+            current = services.answer_survey(current, int(raw))
         except DomainError:
-            response = None
-    initial = {"score": response.score} if response is not None else {}
-    form = SurveyForm(request.POST or None, initial=initial, kind=kind)
+            pass  # A score off the scale (an edited link) just shows the form.
+        else:
+            recorded = True
+    answer = current.response
+    initial = {"score": answer.score, "comment": answer.comment} if answer is not None else {}
+    form = SurveyForm(request.POST or None, initial=initial, survey=current)
     if request.method == "POST" and form.is_valid():
         try:
-            services.record_survey(message, form.cleaned_data["score"], form.cleaned_data["comment"])
+            services.answer_survey(current, form.cleaned_data["score"], form.cleaned_data["comment"])
         except DomainError as error:
-            form.add_error(None, error.message)
+            _add_errors(form, error)
         else:
-            return render(request, "followups/survey_done.html", {"kind": kind})
-    context = {"form": form, "kind": kind, "recorded": response is not None}
+            return render(request, "followups/survey_done.html", {"kind": current.kind})
+    context = {"form": form, "kind": current.kind, "survey": current, "recorded": recorded}
     return render(request, "followups/survey.html", context)
 
 
