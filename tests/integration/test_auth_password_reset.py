@@ -1,14 +1,18 @@
-"""Password reset by email, delivered through a real SMTP server listening on 127.0.0.1."""
+"""Password reset on the web: by email through a real SMTP server listening on 127.0.0.1, and its limits."""
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth import SESSION_KEY
+from django.core import mail
+from django.http import HttpResponse
 from django.test import Client
-from django.urls import reverse
+from django.urls import resolve, reverse
+from pytest_django import Settings
 
 from patron.accounts.models import User
 from patron.accounts.testing import PASSWORD, make_user
@@ -80,3 +84,51 @@ def test_weak_new_passwords_are_refused(client: Client, smtp_inbox: Inbox) -> No
     assert response.status_code == 200
     assert "too short" in response.content.decode()
     assert User.objects.get(pk=user.pk).check_password(PASSWORD)
+
+
+def test_a_link_asked_for_on_the_web_works_on_the_api(client: Client, smtp_inbox: Inbox) -> None:
+    user = make_user("ada@example.com")
+    client.post(reverse("accounts:password_reset"), {"email": user.email})
+    link = re.findall(r"https?://\S+", smtp_inbox.messages[0].get_content())[0]
+    match = resolve(urlsplit(link).path)
+    body = {"uid": match.kwargs["uidb64"], "token": match.kwargs["token"], "new_password": NEW_PASSWORD}
+    response = client.post("/api/auth/password/reset/confirm", json.dumps(body), content_type="application/json")
+    assert response.status_code == 204
+    assert User.objects.get(pk=user.pk).check_password(NEW_PASSWORD)
+    # Used on the API, the link is spent on the web too.
+    assert "no longer valid" in client.get(link, follow=True).content.decode()
+
+
+def _ask_on_the_web(client: Client, email: str, ip: str) -> HttpResponse:
+    return client.post(reverse("accounts:password_reset"), {"email": email}, REMOTE_ADDR=ip)  # type: ignore[return-value]
+
+
+def test_web_requests_per_address_are_limited_with_a_form_message(client: Client, settings: Settings) -> None:
+    settings.PASSWORD_RESET_MAX_REQUESTS_PER_EMAIL = 2
+    make_user("ada@example.com")
+    for n in range(2):
+        assert _ask_on_the_web(client, "ada@example.com", f"198.51.100.{n}").status_code == 302
+    assert len(mail.outbox) == 2
+    mail.outbox.clear()
+
+    response = _ask_on_the_web(client, "ADA@example.com", "192.0.2.1")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    page = response.content.decode()
+    assert "Too many password reset requests" in page
+    assert '<form method="post"' in page
+    assert mail.outbox == []
+
+
+def test_web_requests_per_ip_are_limited_with_a_form_message(client: Client, settings: Settings) -> None:
+    settings.PASSWORD_RESET_MAX_REQUESTS_PER_IP = 3
+    make_user("ada@example.com")
+    for n in range(3):
+        assert _ask_on_the_web(client, f"someone{n}@example.com", "203.0.113.66").status_code == 302
+    response = _ask_on_the_web(client, "ada@example.com", "203.0.113.66")
+    assert response.status_code == 429
+    assert "Too many password reset requests" in response.content.decode()
+    assert mail.outbox == []
+    # The same address from another network still gets its link.
+    assert _ask_on_the_web(client, "ada@example.com", "192.0.2.1").status_code == 302
+    assert len(mail.outbox) == 1

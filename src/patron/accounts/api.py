@@ -1,4 +1,4 @@
-"""/api/auth: sign-up, sign-in, token refresh and sign-out, and the signed-in user's profile."""
+"""/api/auth: sign-up, sign-in, token refresh, sign-out, password reset, and the signed-in user's profile."""
 
 from __future__ import annotations
 
@@ -142,6 +142,27 @@ class PasswordChangeIn(Schema):
     new_password: Password
 
 
+class PasswordResetIn(Schema):
+    email: Email
+
+
+class PasswordResetConfirmIn(Schema):
+    uid: Annotated[str, StringConstraints(min_length=1, max_length=services.RESET_UID_MAX_LENGTH)] = Field(
+        description="The `uid` part of the emailed link (…/password/reset/<uid>/<token>/)."
+    )
+    token: Annotated[str, StringConstraints(min_length=1, max_length=100)] = Field(
+        description="The `token` part of the emailed link."
+    )
+    new_password: Password
+
+
+class DetailOut(Schema):
+    detail: str
+
+
+RESET_REQUESTED = "If an account uses this address, we have emailed it a link to choose a new password."
+
+
 def _tokens(pair: tokens.TokenPair) -> dict[str, object]:
     return {
         "access": pair.access,
@@ -202,6 +223,30 @@ def change_password(request: HttpRequest, payload: PasswordChangeIn) -> Status[N
     services.change_password(
         _user(request), current_password=payload.current_password, new_password=payload.new_password
     )
+    return Status(204, None)
+
+
+@router.post(
+    "/password/reset",
+    response={202: DetailOut},
+    summary="Email a password reset link",
+    description="The answer is the same whether or not an account uses the address. Limited per address and per "
+    "client IP (429 with Retry-After). The link's `uid` and `token` go to `/password/reset/confirm`.",
+)
+def request_password_reset(request: HttpRequest, payload: PasswordResetIn) -> Status[dict[str, str]]:
+    services.request_password_reset(payload.email, ip=client_ip(request))
+    return Status(202, {"detail": RESET_REQUESTED})
+
+
+@router.post(
+    "/password/reset/confirm",
+    response={204: None},
+    summary="Choose a new password with an emailed link's uid and token; signs out every session",
+    description="400 `invalid_reset_link` for a used, expired or wrong link; 422 with `fields.new_password` for a "
+    "weak password; 429 once a client IP presented too many invalid links.",
+)
+def confirm_password_reset(request: HttpRequest, payload: PasswordResetConfirmIn) -> Status[None]:
+    services.reset_password(payload.uid, payload.token, payload.new_password, ip=client_ip(request))
     return Status(204, None)
 
 

@@ -144,17 +144,25 @@ class PasswordChangeForm(forms.Form):
 
 
 class SetPasswordForm(auth_forms.SetPasswordForm):
-    """Password reset: the new password goes through the same service as a password change."""
+    """Password reset's second step: the new password goes through the same service as the API's reset."""
 
     new_password1, new_password2 = auth_forms.SetPasswordMixin.create_password_fields(
         label1="New password", label2="New password (again)"
     )
 
+    def __init__(
+        self, user: User | None, *args: Any, uid: str = "", token: str = "", ip: str | None = None, **kwargs: Any
+    ):
+        super().__init__(user, *args, **kwargs)
+        self.uid, self.token, self.ip = uid, token, ip
+
     def save(self, commit: bool = True) -> User:
-        return services.set_password(self.user, self.cleaned_data["new_password1"])
+        return services.reset_password(self.uid, self.token, self.cleaned_data["new_password1"], ip=self.ip)
 
 
-class PasswordResetForm(auth_forms.PasswordResetForm):
+class PasswordResetForm(forms.Form):
+    """Password reset's first step; the view hands the address to services.request_password_reset."""
+
     email = forms.EmailField(
         label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
     )

@@ -1,4 +1,4 @@
-"""Account rules: registration, sign-in throttling, profile, addresses, preferences and passwords.
+"""Account rules: registration, sign-in throttling, profile, addresses, preferences, passwords and their reset.
 
 Web views and API endpoints both call these functions; every query for a user's data is scoped to
 that user, so someone else's address is simply "not found".
@@ -7,26 +7,35 @@ that user, so someone else's address is simply "not found".
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.tokens import default_token_generator
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.mail import EmailMultiAlternatives
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 
 from patron import events
 from patron.accounts import tokens
 from patron.accounts.models import Address, Channel, Preferences, User
 from patron.catalog.models import Category
-from patron.errors import Conflict, NotAuthenticated, NotFound, RateLimited, ValidationFailed
+from patron.errors import Conflict, DomainError, NotAuthenticated, NotFound, RateLimited, ValidationFailed
+
+logger = logging.getLogger(__name__)
 
 # Primary keys are 64-bit; anything outside cannot exist and must not reach the database driver.
 MAX_ID = 2**63 - 1
@@ -125,13 +134,16 @@ def register_user(*, email: str, password: str, name: str = "", referral_code: s
     return user
 
 
-# Sign-in with failed-attempt throttling
+# Attempt throttling (failed sign-ins, password reset requests and failed reset links)
 
 
 @dataclass(frozen=True)
 class _Limit:
+    """At most `maximum` counted attempts under `key` within `window` seconds of the first one."""
+
     key: str
     maximum: int
+    window: int
 
 
 def _hashed(value: str) -> str:
@@ -139,13 +151,15 @@ def _hashed(value: str) -> str:
 
 
 def _login_limits(email: str, ip: str | None) -> list[_Limit]:
-    limits = [_Limit(f"login-failures:account:{_hashed(email)}", settings.LOGIN_MAX_FAILURES_PER_ACCOUNT)]
+    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
+    limits = [_Limit(f"login-failures:account:{_hashed(email)}", settings.LOGIN_MAX_FAILURES_PER_ACCOUNT, window)]
     if ip:
-        limits.append(_Limit(f"login-failures:ip:{_hashed(ip)}", settings.LOGIN_MAX_FAILURES_PER_IP))
+        limits.append(_Limit(f"login-failures:ip:{_hashed(ip)}", settings.LOGIN_MAX_FAILURES_PER_IP, window))
     return limits
 
 
-def _check_login_limits(limits: list[_Limit]) -> None:
+def _check_limits(limits: list[_Limit], what: str) -> None:
+    """RateLimited("Too many <what>. Try again in ...") once any counter has reached its maximum."""
     counts = cache.get_many([limit.key for limit in limits] + [f"{limit.key}:until" for limit in limits])
     now = time.time()
     waits = [
@@ -157,21 +171,19 @@ def _check_login_limits(limits: list[_Limit]) -> None:
         wait = max(waits)
         minutes = math.ceil(wait / 60)
         raise RateLimited(
-            f"Too many failed sign-in attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
-            retry_after=wait,
+            f"Too many {what}. Try again in {minutes} minute{'s' if minutes != 1 else ''}.", retry_after=wait
         )
 
 
-def _record_login_failure(limits: list[_Limit]) -> None:
-    window = settings.LOGIN_FAILURE_WINDOW_SECONDS
+def _count_attempt(limits: list[_Limit]) -> None:
     for limit in limits:
-        # The window starts at the first failure; `until` tells the caller when it ends (Retry-After).
-        cache.add(f"{limit.key}:until", time.time() + window, timeout=window)
-        cache.add(limit.key, 0, timeout=window)
+        # The window starts at the first attempt; `until` tells the caller when it ends (Retry-After).
+        cache.add(f"{limit.key}:until", time.time() + limit.window, timeout=limit.window)
+        cache.add(limit.key, 0, timeout=limit.window)
         try:
             cache.incr(limit.key)
         except ValueError:
-            cache.add(limit.key, 1, timeout=window)
+            cache.add(limit.key, 1, timeout=limit.window)
 
 
 def authenticate_user(email: str, password: str, *, ip: str | None) -> User:
@@ -182,7 +194,7 @@ def authenticate_user(email: str, password: str, *, ip: str | None) -> User:
     """
     email = normalize_email(email)
     limits = _login_limits(email, ip)
-    _check_login_limits(limits)
+    _check_limits(limits, "failed sign-in attempts")
     # Only valid addresses were ever registered; anything else is looked up no further.
     user = User.objects.filter(email=email).first() if _is_valid_email(email) else None
     if user is None:
@@ -191,7 +203,7 @@ def authenticate_user(email: str, password: str, *, ip: str | None) -> User:
     elif user.is_active and user.check_password(password):
         cache.delete_many([limits[0].key, f"{limits[0].key}:until"])
         return user
-    _record_login_failure(limits)
+    _count_attempt(limits)
     raise NotAuthenticated(INVALID_CREDENTIALS, code="invalid_credentials")
 
 
@@ -232,6 +244,111 @@ def change_password(user: User, *, current_password: str, new_password: str) -> 
         message = "Your current password is incorrect."
         raise ValidationFailed(message, fields={"current_password": [message]})
     return set_password(user, new_password)
+
+
+# Password reset by emailed link (the same link serves the web page and the API)
+
+RESET_EMAIL_SUBJECT_TEMPLATE = "accounts/password_reset_subject.txt"
+RESET_EMAIL_BODY_TEMPLATE = "accounts/password_reset_email.txt"
+INVALID_RESET_LINK = "This password reset link is not valid or has expired; ask for a new one."
+# A uid is a primary key in URL-safe base64: 64-bit keys need 27 characters at most.
+RESET_UID_MAX_LENGTH = 64
+
+
+def _reset_request_limits(email: str, ip: str | None) -> list[_Limit]:
+    window = settings.PASSWORD_RESET_WINDOW_SECONDS
+    limits = [_Limit(f"reset-requests:email:{_hashed(email)}", settings.PASSWORD_RESET_MAX_REQUESTS_PER_EMAIL, window)]
+    if ip:
+        limits.append(_Limit(f"reset-requests:ip:{_hashed(ip)}", settings.PASSWORD_RESET_MAX_REQUESTS_PER_IP, window))
+    return limits
+
+
+def _reset_link_limits(ip: str | None) -> list[_Limit]:
+    if not ip:
+        return []
+    maximum = settings.PASSWORD_RESET_MAX_LINK_FAILURES_PER_IP
+    return [_Limit(f"reset-link-failures:ip:{_hashed(ip)}", maximum, settings.PASSWORD_RESET_WINDOW_SECONDS)]
+
+
+def _send_reset_link(user: User, base_url: str) -> None:
+    parts = urlsplit(base_url)
+    context = {
+        "email": user.email,
+        "user": user,
+        "uid": urlsafe_base64_encode(force_bytes(user.pk)),
+        "token": default_token_generator.make_token(user),
+        "protocol": parts.scheme or "https",
+        "domain": parts.netloc,
+        "site_name": settings.STORE_NAME,
+        "store_name": settings.STORE_NAME,
+    }
+    subject = "".join(render_to_string(RESET_EMAIL_SUBJECT_TEMPLATE, context).splitlines())
+    message = EmailMultiAlternatives(subject, render_to_string(RESET_EMAIL_BODY_TEMPLATE, context), to=[user.email])
+    try:
+        message.send()
+    except Exception:
+        # As Django's reset form does: a failed send must not tell the requester that the account exists.
+        logger.exception("Failed to send the password reset email to user %s", user.pk)
+
+
+def request_password_reset(email: str, *, ip: str | None, base_url: str | None = None) -> None:
+    """Email a link to choose a new password, if an active account with a usable password has this address.
+
+    The outcome is the same whether or not one has, and every request counts against the limits per address
+    and per client IP (found or not), so neither the answer nor the limit reveals which addresses have
+    accounts. Over a limit: RateLimited, and no email. `base_url` (scheme and host) is where the link points;
+    SITE_URL by default.
+    """
+    email = _clean_email(email)
+    limits = _reset_request_limits(email, ip)
+    _check_limits(limits, "password reset requests")
+    _count_attempt(limits)
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is not None and user.has_usable_password():
+        _send_reset_link(user, base_url or settings.SITE_URL)
+
+
+def _reset_link_user(uid: str, token: str) -> User | None:
+    if len(uid) > RESET_UID_MAX_LENGTH:
+        return None
+    try:
+        pk = int(urlsafe_base64_decode(uid).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not 0 < pk <= MAX_ID:
+        return None
+    user = User.objects.filter(pk=pk, is_active=True).first()
+    if user is None or not default_token_generator.check_token(user, token):
+        return None
+    return user
+
+
+def check_password_reset_link(uid: str, token: str, *, ip: str | None) -> User:
+    """The account an emailed link is for, while the link is valid (unused, not expired).
+
+    A client IP that presented too many invalid links is refused with RateLimited before the link is
+    looked at, so guessing tokens gets nowhere.
+    """
+    limits = _reset_link_limits(ip)
+    _check_limits(limits, "invalid password reset links")
+    user = _reset_link_user(uid, token)
+    if user is None:
+        _count_attempt(limits)
+        raise DomainError(INVALID_RESET_LINK, code="invalid_reset_link")
+    return user
+
+
+def reset_password(uid: str, token: str, new_password: str, *, ip: str | None = None) -> User:
+    """Set the password of the account an emailed link is for; signs out every session, as a change does.
+
+    The token is tied to the old password hash, so the link stops working once it has been used.
+    """
+    user = check_password_reset_link(uid, token, ip=ip)
+    set_password(user, new_password)
+    # Whoever holds the link owns the mailbox: failed sign-ins by someone else no longer lock them out.
+    account_limit = _login_limits(user.email, None)[0]
+    cache.delete_many([account_limit.key, f"{account_limit.key}:until"])
+    return user
 
 
 # Addresses

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.views import INTERNAL_RESET_SESSION_TOKEN
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django.views.generic import FormView
 
 from patron.accounts import forms, services
 from patron.accounts.auth import client_ip
@@ -213,28 +218,84 @@ def password_change(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/password_change.html", {"form": form})
 
 
-class PasswordResetView(auth_views.PasswordResetView):
+def _rate_limited(response: HttpResponse, error: RateLimited) -> HttpResponse:
+    response.status_code = 429
+    response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+class PasswordResetView(FormView[forms.PasswordResetForm]):
     """The emailed link points at the host and scheme the shopper used to ask for it."""
 
     form_class = forms.PasswordResetForm
     template_name = "accounts/password_reset.html"
-    email_template_name = "accounts/password_reset_email.txt"
-    subject_template_name = "accounts/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
 
-    def form_valid(self, form: auth_forms.PasswordResetForm) -> HttpResponse:
-        self.use_https = self.request.is_secure()
-        self.extra_email_context = {"store_name": settings.STORE_NAME}
-        return super().form_valid(form)
+    def form_valid(self, form: forms.PasswordResetForm) -> HttpResponse:
+        request = self.request
+        try:
+            services.request_password_reset(
+                form.cleaned_data["email"], ip=client_ip(request), base_url=f"{request.scheme}://{request.get_host()}"
+            )
+        except RateLimited as error:
+            form.add_error(None, error.message)
+            return _rate_limited(self.form_invalid(form), error)
+        except DomainError as error:
+            apply_domain_error(form, error)
+            return self.form_invalid(form)
+        return HttpResponseRedirect(self.get_success_url())
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's page (the token moves from the address into the session), with the link checked and the
+    password set by the same services as the API's reset, so both count invalid links against one limit."""
+
+    form_class = forms.SetPasswordForm
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    @method_decorator(sensitive_post_parameters())
+    @method_decorator(never_cache)
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        uid, token = kwargs["uidb64"], kwargs["token"]
+        from_session = token == self.reset_url_token
+        if from_session:
+            token = request.session.get(INTERNAL_RESET_SESSION_TOKEN, "")
+        self.validlink, self.user, self.reset_token = False, None, token
+        try:
+            self.user = services.check_password_reset_link(uid, token, ip=client_ip(request))
+        except RateLimited as error:
+            return _rate_limited(self.render_to_response(self.get_context_data(refusal=error.message)), error)
+        except DomainError:
+            return self.render_to_response(self.get_context_data())
+        if not from_session:
+            # Keep the token out of the address bar, and so out of Referer headers, from here on.
+            request.session[INTERNAL_RESET_SESSION_TOKEN] = token
+            return HttpResponseRedirect(request.path.replace(token, self.reset_url_token))
+        self.validlink = True
+        # Skip Django's own check of the link: the service has just made it.
+        return super(auth_views.PasswordResetConfirmView, self).dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        return {
+            **super().get_form_kwargs(),
+            "uid": self.kwargs["uidb64"],
+            "token": self.reset_token,
+            "ip": client_ip(self.request),
+        }
+
+    def form_valid(self, form: forms.SetPasswordForm) -> HttpResponse:  # type: ignore[override]
+        try:
+            return super().form_valid(form)
+        except DomainError as error:
+            # The link went stale while the form was open, or the service refused the password.
+            apply_domain_error(form, error, {"new_password": "new_password2"})
+            return self.form_invalid(form)
 
 
 password_reset = PasswordResetView.as_view()
 password_reset_done = auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html")
-password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
-    form_class=forms.SetPasswordForm,
-    template_name="accounts/password_reset_confirm.html",
-    success_url=reverse_lazy("accounts:password_reset_complete"),
-)
+password_reset_confirm = PasswordResetConfirmView.as_view()
 password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
     template_name="accounts/password_reset_complete.html"
 )
