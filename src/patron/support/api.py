@@ -7,14 +7,14 @@ Customers call with their bearer token. Guests call without one: the first `POST
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.security import APIKeyHeader
 from pydantic import StringConstraints
 
-from patron.accounts.auth import JWTAuth
+from patron.accounts.auth import JWTAuth, staff_required
 from patron.accounts.models import User
 from patron.support import chat, services
 from patron.support.models import Channel, Conversation, Message, Ticket
@@ -127,6 +127,7 @@ class ConversationSummaryOut(Schema):
     intent: str
     created_at: datetime
     last_message_at: datetime
+    snoozed_until: datetime | None = Field(description="While snoozed: when it comes back to the team's inbox")
     order_number: str | None
 
     @staticmethod
@@ -140,6 +141,16 @@ class ConversationOut(ConversationSummaryOut):
     @staticmethod
     def resolve_messages(conversation: Conversation) -> list[Message]:
         return list(services.public_messages(conversation))
+
+
+class SnoozeIn(Schema):
+    until: datetime | None = Field(
+        None, description="When the conversation comes back; without a UTC offset it is read on the store's clock"
+    )
+    preset: Literal["1h", "tomorrow", "next_week"] | None = Field(
+        None, description="Instead of `until`: in an hour, or 9:00 tomorrow or next Monday (store time)"
+    )
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
 
 
 class TicketIn(Schema):
@@ -213,6 +224,23 @@ def list_conversations(request: HttpRequest) -> list[Conversation]:
 )
 def get_conversation(request: HttpRequest, conversation_id: int) -> Conversation:
     return services.get_conversation(_user(request), conversation_id, token=_token(request))
+
+
+@router.post(
+    "/conversations/{int:conversation_id}/snooze",
+    response=ConversationOut,
+    auth=jwt_auth,
+    summary="Snooze a conversation (staff)",
+    description=f"Puts the conversation aside until `until` (in the future, at most "
+    f"{services.MAX_SNOOZE.days} days ahead) or a `preset`; it reopens by itself then, or as soon as the customer "
+    "writes. Snoozing a snoozed conversation moves its end.",
+)
+def snooze_conversation(request: HttpRequest, conversation_id: int, payload: SnoozeIn) -> Conversation:
+    staff = staff_required(_user(request))
+    conversation = services.get_conversation(staff, conversation_id)
+    until = services.snooze_end(payload.until, payload.preset or "")
+    services.snooze(conversation, until, actor=staff, note=payload.note)
+    return conversation
 
 
 @router.post("/ticket", response={201: TicketOut}, auth=either, summary="Open a ticket for the team")

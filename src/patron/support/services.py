@@ -3,6 +3,10 @@
 Shoppers only ever reach their own conversations and tickets: a customer through their account, a guest through
 the conversation's secret token. Staff reach everything. Every change of a conversation's status, assignee,
 priority or labels, and of a ticket's status, is appended to its event table.
+
+Staff may snooze a conversation until a moment (as helpdesks do: "remind me when the parcel should have arrived");
+it reopens by itself when that moment passes (`wake_due_conversations`, run every minute by the scheduler) or at
+once when the customer writes.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -44,6 +49,14 @@ MAX_MESSAGE_LENGTH = 2000
 MAX_MESSAGES_PER_MINUTE = 20
 RECENT_ORDERS = 5
 OPEN_FOR_PEOPLE = (ConversationStatus.OPEN, ConversationStatus.SNOOZED)
+# Further ahead than this is forgetting a conversation, not snoozing it.
+MAX_SNOOZE = timedelta(days=90)
+# The presets of the inbox's snooze control; "tomorrow" and "next week" mean 9:00 in the store's time zone.
+SNOOZE_PRESETS = {"1h": "For 1 hour", "tomorrow": "Until tomorrow 9:00", "next_week": "Until next Monday 9:00"}
+SNOOZE_MORNING = time(9)
+SNOOZE_ENDED = "snooze ended"
+CUSTOMER_WROTE = "the customer wrote"
+WAKE_BATCH = 100
 
 
 def _signed_in(user: User | None) -> User | None:
@@ -161,6 +174,9 @@ def add_message(
     )
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.created_at)
     conversation.last_message_at = message.created_at
+    if sender == Sender.CUSTOMER and conversation.status == ConversationStatus.SNOOZED:
+        # The customer did not wait for the snooze to end: they need an answer now.
+        _wake(conversation, note=CUSTOMER_WROTE)
     return message
 
 
@@ -183,24 +199,163 @@ def _record(conversation: Conversation, field: str, old: str, new: str, *, actor
     )
 
 
-def set_status(conversation: Conversation, status: str, *, actor: User | None, note: str = "") -> Conversation:
-    """Move a conversation to `status`, recording the change; resolving it publishes ConversationResolved."""
+def _move(locked: Conversation, status: str, *, actor: User | None, note: str, until: datetime | None = None) -> None:
+    """The one place a conversation's status changes: on a row locked by the caller, recorded, and a snooze's end
+    time kept only while it is snoozed."""
+    _record(locked, "status", locked.status, status, actor=actor, note=note)
+    locked.status = status
+    locked.snoozed_until = until if status == ConversationStatus.SNOOZED else None
+    locked.save(update_fields=["status", "snoozed_until"])
+    if status == ConversationStatus.RESOLVED:
+        events.publish(events.ConversationResolved(conversation_id=locked.pk))
+
+
+def _lock(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def _copy_status(conversation: Conversation, locked: Conversation) -> None:
+    conversation.status = locked.status
+    conversation.snoozed_until = locked.snoozed_until
+
+
+def set_status(
+    conversation: Conversation, status: str, *, actor: User | None, note: str = "", until: datetime | None = None
+) -> Conversation:
+    """Move a conversation to `status`, recording the change; resolving it publishes ConversationResolved.
+
+    Snoozing needs `until` and goes through `snooze` (staff only), so no conversation sleeps without an end.
+    """
     if status not in ConversationStatus.values:
         raise ValidationFailed(
             "Unknown status.", fields={"status": [f"Choose one of {', '.join(ConversationStatus.values)}."]}
         )
+    if status == ConversationStatus.SNOOZED:
+        if until is None:
+            raise ValidationFailed("Choose until when to snooze.", fields={"until": ["This field is required."]})
+        return snooze(conversation, until, actor=actor, note=note)
     with transaction.atomic():
-        locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if locked.status == status:
-            return locked
-        _record(locked, "status", locked.status, status, actor=actor, note=note)
-        locked.status = status
-        locked.snoozed_until = None if status != ConversationStatus.SNOOZED else locked.snoozed_until
-        locked.save(update_fields=["status", "snoozed_until"])
-        if status == ConversationStatus.RESOLVED:
-            events.publish(events.ConversationResolved(conversation_id=locked.pk))
-    conversation.status = status
+        locked = _lock(conversation)
+        if locked.status != status:
+            _move(locked, status, actor=actor, note=note)
+    _copy_status(conversation, locked)
     return locked
+
+
+def snooze_until(preset: str, now: datetime | None = None) -> datetime:
+    """The moment a preset of the snooze control means: in an hour, or 9:00 tomorrow or next Monday, store time."""
+    now = now or timezone.now()
+    if preset == "1h":
+        return now + timedelta(hours=1)
+    store_zone = timezone.get_default_timezone()
+    today = timezone.localtime(now, store_zone).date()
+    if preset == "tomorrow":
+        day = today + timedelta(days=1)
+    elif preset == "next_week":
+        day = today + timedelta(days=7 - today.weekday())
+    else:
+        raise ValidationFailed(
+            "Unknown snooze choice.", fields={"preset": [f"Choose one of {', '.join(SNOOZE_PRESETS)}."]}
+        )
+    # make_aware, not tzinfo=: the zone's offset on that day (summer time may begin or end in between).
+    return timezone.make_aware(datetime.combine(day, SNOOZE_MORNING), store_zone)
+
+
+def snooze_end(until: datetime | None, preset: str = "", now: datetime | None = None) -> datetime:
+    """What a snooze control sent: a preset (which wins) or a moment; neither is refused."""
+    if preset:
+        return snooze_until(preset, now)
+    if until is None:
+        raise ValidationFailed(
+            "Choose until when to snooze.", fields={"until": ["Choose a preset or a date and time."]}
+        )
+    return until
+
+
+def _check_snooze_time(until: datetime, now: datetime) -> datetime:
+    past = ValidationFailed(
+        "A conversation can only be snoozed until a time in the future.",
+        fields={"until": ["Choose a time in the future."]},
+    )
+    try:
+        if timezone.is_naive(until):
+            # A time without a zone is what the agent read on the store's clock (an HTML datetime-local field).
+            until = timezone.make_aware(until, timezone.get_default_timezone())
+        if until <= now:
+            raise past
+    except OverflowError:
+        # Year 1 in a zone east of UTC has no UTC equivalent; it is in the past whatever it means.
+        raise past from None
+    if until > now + MAX_SNOOZE:
+        raise ValidationFailed(
+            f"A conversation can be snoozed for at most {MAX_SNOOZE.days} days.",
+            fields={"until": [f"Choose a time within {MAX_SNOOZE.days} days."]},
+        )
+    return until
+
+
+def _moment(at: datetime) -> str:
+    """A moment as the history shows it: on the store's clock, with its offset so that it is never ambiguous."""
+    return timezone.localtime(at, timezone.get_default_timezone()).isoformat(timespec="minutes")
+
+
+def snooze(
+    conversation: Conversation,
+    until: datetime,
+    *,
+    actor: User | None,
+    note: str = "",
+    now: datetime | None = None,
+) -> Conversation:
+    """Staff put a conversation aside until `until` (future, at most MAX_SNOOZE ahead); it then reopens by itself.
+
+    Snoozing again moves the end, recorded as a `snoozed_until` event; the same end again changes nothing.
+    """
+    staff = staff_required(actor)
+    until = _check_snooze_time(until, now or timezone.now())
+    described = f"until {_moment(until)}" + (f": {note}" if note else "")
+    with transaction.atomic():
+        locked = _lock(conversation)
+        if locked.status != ConversationStatus.SNOOZED:
+            _move(locked, ConversationStatus.SNOOZED, actor=staff, note=described, until=until)
+        elif locked.snoozed_until != until:
+            old = _moment(locked.snoozed_until) if locked.snoozed_until else ""
+            _record(locked, "snoozed_until", old, _moment(until), actor=staff, note=note)
+            locked.snoozed_until = until
+            locked.save(update_fields=["snoozed_until"])
+    _copy_status(conversation, locked)
+    return locked
+
+
+def _wake(conversation: Conversation, *, note: str) -> None:
+    """Reopen a snoozed conversation; one already woken (by the job, or staff) is left as it is."""
+    with transaction.atomic():
+        locked = _lock(conversation)
+        if locked.status == ConversationStatus.SNOOZED:
+            _move(locked, ConversationStatus.OPEN, actor=None, note=note)
+    _copy_status(conversation, locked)
+
+
+def wake_due_conversations(now: datetime | None = None) -> int:
+    """Reopen every snoozed conversation whose snooze has ended; how many were reopened.
+
+    Safe to run twice or on several workers: rows are taken under their lock, in batches by primary key, skipping
+    those another worker holds, and re-read there, so a conversation is woken (and recorded) once.
+    """
+    now = now or timezone.now()
+    woken = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Conversation.objects.select_for_update(skip_locked=True)
+                .filter(status=ConversationStatus.SNOOZED, snoozed_until__lte=now)
+                .order_by("pk")[:WAKE_BATCH]
+            )
+            for locked in batch:
+                _move(locked, ConversationStatus.OPEN, actor=None, note=SNOOZE_ENDED)
+        woken += len(batch)
+        if len(batch) < WAKE_BATCH:
+            return woken
 
 
 def hand_off(conversation: Conversation, *, reason: str, suggested_reply: str, priority: str = "") -> Conversation:

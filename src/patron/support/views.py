@@ -22,9 +22,11 @@ from django.views.decorators.http import require_POST, require_safe
 
 from patron.accounts.models import User
 from patron.errors import DomainError, NotFound
+from patron.forms import apply_domain_error
 from patron.loyalty import services as loyalty
 from patron.orders import services as orders
 from patron.support import chat, services
+from patron.support.forms import SnoozeForm
 from patron.support.models import (
     Article,
     Channel,
@@ -223,8 +225,12 @@ def _inbox_conversation(request: HttpRequest, conversation_id: int) -> Conversat
 @require_safe
 def inbox_conversation(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _inbox_conversation(request, conversation_id)
+    return render(request, "support/inbox/conversation.html", _conversation_context(conversation, SnoozeForm()))
+
+
+def _conversation_context(conversation: Conversation, snooze_form: SnoozeForm) -> dict[str, Any]:
     thread = _thread(conversation, private=True)
-    context = {
+    return {
         "conversation": conversation,
         "thread": thread,
         "last_id": thread[-1].pk if thread else 0,
@@ -232,13 +238,17 @@ def inbox_conversation(request: HttpRequest, conversation_id: int) -> HttpRespon
         "suggestion": "" if any(m.sender == Sender.AGENT for m in thread) else conversation.suggested_reply,
         "orders": services.customer_orders(conversation.contact),
         "loyalty": loyalty.summary(conversation.contact.user) if conversation.contact.user else None,
-        "statuses": ConversationStatus.choices,
+        # Snoozing needs an end, so it has its own control rather than a place in this list.
+        "statuses": [
+            (value, label) for value, label in ConversationStatus.choices if value != ConversationStatus.SNOOZED
+        ],
         "priorities": Priority.choices,
         "staff_members": User.objects.filter(is_staff=True, is_active=True).order_by("email"),
         "order_actions": _order_actions(conversation),
         "ticket_statuses": TicketStatus.choices,
+        "snooze_form": snooze_form,
+        "snooze_presets": services.SNOOZE_PRESETS,
     }
-    return render(request, "support/inbox/conversation.html", context)
 
 
 def _order_actions(conversation: Conversation) -> dict[str, Any]:
@@ -271,6 +281,8 @@ def inbox_action(request: HttpRequest, conversation_id: int, action: str) -> Htt
     conversation = _inbox_conversation(request, conversation_id)
     actor = _user(request)
     data = request.POST
+    if action == "snooze":
+        return _snooze(request, conversation, actor)
     try:
         done = _apply(action, conversation, actor, data)
     except DomainError as refusal:
@@ -279,6 +291,20 @@ def inbox_action(request: HttpRequest, conversation_id: int, action: str) -> Htt
         if done:
             messages.success(request, done)
     return redirect("support:inbox_conversation", conversation_id=conversation.pk)
+
+
+def _snooze(request: HttpRequest, conversation: Conversation, actor: User | None) -> HttpResponse:
+    """Snooze, or the conversation page again with the refusal beside the date and time the agent chose."""
+    form = SnoozeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.snooze(conversation, form.until_moment(), actor=actor)
+        except DomainError as error:
+            apply_domain_error(form, error)
+        else:
+            messages.success(request, "Snoozed. The conversation comes back to the inbox when the snooze ends.")
+            return redirect("support:inbox_conversation", conversation_id=conversation.pk)
+    return render(request, "support/inbox/conversation.html", _conversation_context(conversation, form))
 
 
 def _apply(action: str, conversation: Conversation, actor: User | None, data: Any) -> str:
