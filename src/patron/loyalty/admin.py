@@ -18,8 +18,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 
 from patron.accounts.models import User
+from patron.admin_helpers import ReadOnlyAdmin, form_page
 from patron.errors import DomainError
-from patron.forms import apply_domain_error
 from patron.loyalty import config, services
 from patron.loyalty.models import (
     PROGRAM_ID,
@@ -41,17 +41,6 @@ class ConfigurationAdmin[M: (EarningRule, Tier, Reward)](admin.ModelAdmin[M]):
         super().delete_queryset(request, queryset)
         # A bulk delete skips the models' delete, which is what refreshes the cached configuration.
         config.changed()
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(LoyaltyProgram)
@@ -239,25 +228,24 @@ class LoyaltyPointsAdmin(ReadOnlyAdmin):
     def adjust_view(self, request: HttpRequest, account_id: int) -> HttpResponse:
         account = get_object_or_404(LoyaltyPoints.objects.select_related("user"), pk=account_id)
         form = AdjustmentForm(request.POST or None)
-        if request.method == "POST" and form.is_valid():
+
+        def submit() -> object:
             staff = request.user if isinstance(request.user, User) else None
-            try:
-                services.adjust_points(
-                    account.user_id, form.cleaned_data["points"], reason=form.cleaned_data["reason"], actor=staff
-                )
-            except DomainError as error:
-                apply_domain_error(form, error)
-            else:
-                self.message_user(request, f"Points of {account.user} adjusted.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:loyalty_loyaltypoints_change", args=[account.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"Adjust the points of {account.user}",
-            "account": account,
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/loyalty/adjust.html", context)
+            return services.adjust_points(
+                account.user_id, form.cleaned_data["points"], reason=form.cleaned_data["reason"], actor=staff
+            )
+
+        return form_page(
+            self,
+            request,
+            form,
+            submit=submit,
+            done_message=f"Points of {account.user} adjusted.",
+            done_url=reverse("admin:loyalty_loyaltypoints_change", args=[account.pk]),
+            title=f"Adjust the points of {account.user}",
+            template="admin/loyalty/adjust.html",
+            context={"account": account},
+        )
 
 
 @admin.register(PointsEntry)

@@ -14,15 +14,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from patron.accounts.models import User
-from patron.admin_helpers import ReadOnlyInline
+from patron.admin_helpers import ReadOnlyInline, form_page
 from patron.errors import DomainError
-from patron.forms import apply_domain_error
 from patron.orders import services
 from patron.orders.models import (
     Order,
@@ -168,22 +166,17 @@ class OrderAdmin(admin.ModelAdmin):
     def _form_page(
         self, request: HttpRequest, order: Order, form: forms.Form, title: str, submit: Callable[[], object]
     ) -> HttpResponse:
-        if request.method == "POST" and form.is_valid():
-            try:
-                submit()
-            except DomainError as error:
-                apply_domain_error(form, error)
-            else:
-                self.message_user(request, f"Order {order.number}: {title.lower()} done.", messages.SUCCESS)
-                return HttpResponseRedirect(reverse("admin:orders_order_change", args=[order.pk]))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": f"{title} · order {order.number}",
-            "order": order,
-            "form": form,
-        }
-        return TemplateResponse(request, "admin/orders/order/form_page.html", context)
+        return form_page(
+            self,
+            request,
+            form,
+            submit=submit,
+            done_message=f"Order {order.number}: {title.lower()} done.",
+            done_url=reverse("admin:orders_order_change", args=[order.pk]),
+            title=f"{title} · order {order.number}",
+            template="admin/orders/order/form_page.html",
+            context={"order": order},
+        )
 
     def ship_view(self, request: HttpRequest, order_id: int) -> HttpResponse:
         order = get_object_or_404(Order, pk=order_id)

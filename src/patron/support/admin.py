@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from patron.accounts.models import User
-from patron.admin_helpers import ReadOnlyInline
+from patron.admin_helpers import ReadOnlyAdmin, ReadOnlyInline
 from patron.errors import DomainError
 from patron.support import services
 from patron.support.models import Article, Conversation, ConversationEvent, Message, Ticket, TicketEvent, TicketStatus
@@ -45,16 +45,10 @@ class ConversationEventInline(ReadOnlyInline):
     readonly_fields = fields
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdmin):
+    # Read-only, but staff holding the delete permission may still remove a conversation.
+    allow_delete = True
     list_display = ("id", "contact", "channel", "status", "priority", "assignee", "intent", "last_message_at", "inbox")
     list_filter = ("status", "channel", "priority")
     search_fields = ("contact__email", "contact__name", "order__number")
@@ -76,6 +70,8 @@ class TicketEventInline(ReadOnlyInline):
 
 @admin.register(Ticket)
 class TicketAdmin(ReadOnlyAdmin):
+    # Status changes go through the recorded actions below; staff holding the delete permission may still remove one.
+    allow_delete = True
     list_display = ("id", "subject", "contact", "status", "priority", "order", "created_at")
     list_filter = ("status", "priority")
     search_fields = ("subject", "contact__email", "order__number")
