@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Prefetch, Sum
+from django.db.models import DecimalField, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -362,3 +363,39 @@ def view_cart(
             raise
         return CartView(cart=cart, items=items, quote=None, pricing_problem=refusal.message)
     return CartView(cart=cart, items=items, quote=totals)
+
+
+# Lists of carts ------------------------------------------------------------------------------------------------
+
+# The lines `view_cart` counts in the subtotal, as a filter on CartLine (see `is_available` and `CartItem.available`).
+BUYABLE_LINE = Q(
+    variant__is_active=True,
+    variant__product__is_active=True,
+    variant__product__archived_at__isnull=True,
+    variant__stock__gt=0,
+)
+
+
+def with_totals(carts: QuerySet[Cart]) -> QuerySet[Cart]:
+    """Carts annotated with `item_count` (every unit, as `item_count` counts) and `subtotal` (the lines that can be
+    bought, at current prices, as `view_cart` totals them), computed in the same query whatever the number of carts.
+
+    For lists of many carts, where calling `view_cart` for each would cost queries per cart. Each total is a
+    subquery rather than a join, so filters added to `carts` cannot multiply the lines summed. SQLite returns the
+    subtotal unscaled (Decimal("91") for 91.00): pass it through `pricing.services.money` to show it.
+    """
+    lines = CartLine.objects.filter(cart=OuterRef("pk")).order_by().values("cart")
+    units = lines.annotate(units=Sum("quantity")).values("units")
+    money_field = DecimalField(max_digits=14, decimal_places=2)
+    # Prices have cents and quantities are whole, so each line total needs no rounding (as `QuoteLine.line_total`).
+    amounts = (
+        lines.filter(BUYABLE_LINE)
+        .annotate(amount=Sum(F("variant__price") * F("quantity"), output_field=money_field))
+        .values("amount")
+    )
+    return carts.annotate(
+        item_count=Coalesce(Subquery(units), 0),
+        subtotal=Coalesce(
+            Subquery(amounts, output_field=money_field), Value(Decimal("0.00")), output_field=money_field
+        ),
+    )
