@@ -188,6 +188,9 @@ def _cancel_locked(order: Order, *, actor: User | None, note: str) -> Order:
     for payment in Payment.objects.filter(order=order).order_by("pk"):
         if payment.refundable > 0:
             payments.refund_payment(payment, None, actor=actor, reason=note or "order cancelled")
+    # Payments still open at the provider are voided, so the shopper cannot pay for the cancelled order; this never
+    # fails the cancellation (an unreachable provider is recorded and retried later).
+    payments.void_pending_payments(order, reason=note or "order cancelled")
     return _move(order, S.CANCELLED, actor=actor, note=note, event=events.OrderCancelled(order_id=order.pk))
 
 

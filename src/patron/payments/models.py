@@ -13,6 +13,8 @@ class PaymentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     REFUNDED = "refunded", "Refunded"
     PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+    # Voided at the provider before the shopper completed it: its order went away, and it can take no money.
+    CANCELED = "canceled", "Canceled"
 
 
 class PaymentEventKind(models.TextChoices):
@@ -22,6 +24,9 @@ class PaymentEventKind(models.TextChoices):
     FAILED = "failed", "Failed"
     REFUNDED = "refunded", "Refunded"
     WEBHOOK = "webhook", "Webhook received"
+    CANCELED = "canceled", "Canceled"
+    # A void that did not happen: the provider was unreachable, or the shopper's payment went through first.
+    CANCEL_FAILED = "cancel_failed", "Cancel failed"
 
 
 class Payment(models.Model):

@@ -1,4 +1,4 @@
-"""Payments: taking an order's money through the configured provider, refunds, and the provider's webhooks.
+"""Payments: taking an order's money through the configured provider, refunds, voids, and the provider's webhooks.
 
 Every status change of a payment is an event row (its ledger); the order reacts to the published domain events
 (`PaymentSucceeded`, `PaymentFailed`, `PaymentRefunded`) and never has its status written here.
@@ -25,10 +25,12 @@ from patron.errors import Conflict, DomainError, ValidationFailed
 from patron.orders.models import Order, OrderStatus
 from patron.payments.models import Payment, PaymentEvent, PaymentEventKind, PaymentStatus
 from patron.payments.providers import (
+    CancelOutcome,
     CardInput,
     ChargeOutcome,
     ChargeRequest,
     OfflineProvider,
+    PaymentProvider,
     ProviderUnavailable,
     StripeProvider,
     get_provider,
@@ -43,8 +45,10 @@ __all__ = [
     "handle_stripe_webhook",
     "payments_for_order",
     "refund_payment",
+    "retry_voids",
     "start_payment",
     "validate_card",
+    "void_pending_payments",
 ]
 
 logger = logging.getLogger(__name__)
@@ -60,6 +64,8 @@ DECLINE_MESSAGES: dict[str, str] = {
 GENERIC_DECLINE = "Your payment was declined. Please use another card or contact your bank."
 
 SETTLED = (PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED)
+# Payments that have taken no money yet and may still take it (a decline only where the provider keeps it open).
+UNSETTLED = (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.FAILED)
 
 
 class PaymentDeclined(DomainError):
@@ -284,6 +290,92 @@ def _record_refund(payment: Payment, amount: Decimal, data: dict[str, Any]) -> N
     events.publish(events.PaymentRefunded(payment_id=payment.pk, order_id=payment.order_id, amount=str(amount)))
 
 
+def void_pending_payments(order: Order, *, reason: str) -> list[Payment]:
+    """Cancel at the provider each payment of `order` that has taken no money, so nobody can pay for an order that
+    is gone; returns those payments as they are now.
+
+    Called by the transaction that cancels the order, which must complete whatever the provider says: an unreachable
+    provider leaves a `cancel_failed` event (and `retry_voids` tries again later), and a payment the shopper
+    completed meanwhile also leaves one, its money then refunded by the provider's success webhook
+    (`_refund_if_unwanted`). A voided payment becomes `canceled` with a `canceled` event.
+    """
+    voided: list[Payment] = []
+    # No savepoint: no database error below is caught, and the caller's transaction holds the order's lock anyway.
+    with transaction.atomic(savepoint=False):
+        for payment in Payment.objects.select_for_update().filter(order=order, status__in=UNSETTLED).order_by("pk"):
+            provider = get_provider(payment.provider)
+            if payment.status == PaymentStatus.FAILED and not provider.declines_stay_open:
+                continue
+            voided.append(_void(payment, provider, reason=reason))
+    return voided
+
+
+def _void(payment: Payment, provider: PaymentProvider, *, reason: str) -> Payment:
+    """Void one locked payment at its provider and record the outcome in its ledger."""
+    # A fresh key per attempt: Stripe replays a saved error for a reused key, so a retry after an outage needs its
+    # own; cancelling an intent cancelled by an earlier attempt is answered as already canceled, which is fine.
+    attempt = payment.events.filter(kind=PaymentEventKind.CANCEL_FAILED).count() + 1
+    key = f"{payment.idempotency_key}:cancel:{attempt}"
+    data: dict[str, Any] = {"reason": reason, "reference": payment.provider_reference, "idempotency_key": key}
+    if not payment.provider_reference:
+        # The provider never answered the charge, so the shopper never got what it takes to pay (Stripe's client
+        # secret); recording the void also stops a retried start_payment from charging for the gone order.
+        outcome = CancelOutcome(canceled=True, provider_status="", data={"note": "never reached the provider"})
+    else:
+        try:
+            outcome = provider.cancel(reference=payment.provider_reference, idempotency_key=key)
+        except ProviderUnavailable as exc:
+            logger.warning("Void of payment %s at %s failed: %s", payment.pk, payment.provider, exc)
+            PaymentEvent.objects.create(
+                payment=payment, kind=PaymentEventKind.CANCEL_FAILED, data=data | {"error": str(exc)[:500]}
+            )
+            return payment
+    data |= outcome.data
+    if not outcome.canceled:
+        # The shopper paid (or is paying) at the last moment: the provider's webhook settles the payment and, the
+        # order being cancelled, refunds it. Nothing to retry, so it is marked as too late.
+        logger.info("Void of payment %s too late: %s", payment.pk, outcome.provider_status)
+        PaymentEvent.objects.create(
+            payment=payment,
+            kind=PaymentEventKind.CANCEL_FAILED,
+            data=data | {"provider_status": outcome.provider_status, "too_late": True},
+        )
+        return payment
+    payment.status = PaymentStatus.CANCELED
+    payment.save(update_fields=["status", "updated_at"])
+    PaymentEvent.objects.create(payment=payment, kind=PaymentEventKind.CANCELED, data=data)
+    return payment
+
+
+def retry_voids(limit: int = 100) -> int:
+    """Void again the unsettled payments of cancelled orders whose last void failed because the provider could not
+    be reached; returns how many are voided now. Safe to run twice or on several workers: each payment is
+    re-checked under its lock."""
+    failures = (
+        PaymentEvent.objects.filter(
+            kind=PaymentEventKind.CANCEL_FAILED,
+            payment__order__status=OrderStatus.CANCELLED,
+            payment__status__in=UNSETTLED,
+        )
+        .order_by("payment_id", "created_at", "pk")
+        .values_list("payment_id", "data")
+    )
+    latest = dict(failures)  # the last failure of each payment wins
+    # A void that came too late waits for the provider's webhook (success: refunded; failure: voided then).
+    due = sorted(payment_id for payment_id, data in latest.items() if not data.get("too_late"))[:limit]
+    voided = 0
+    for payment_id in due:
+        with transaction.atomic():
+            payment = Payment.objects.select_for_update().get(pk=payment_id)
+            provider = get_provider(payment.provider)
+            if payment.status not in UNSETTLED or (
+                payment.status == PaymentStatus.FAILED and not provider.declines_stay_open
+            ):
+                continue
+            voided += _void(payment, provider, reason="retry after a failed void").status == PaymentStatus.CANCELED
+    return voided
+
+
 def payments_for_order(order: Order) -> list[Payment]:
     return list(Payment.objects.filter(order=order).order_by("created_at", "id"))
 
@@ -326,7 +418,8 @@ def handle_stripe_webhook(payload: bytes, signature: str) -> None:
 
 
 def _stripe_succeeded(payment: Payment, intent: dict[str, Any]) -> None:
-    if payment.status not in (PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION, PaymentStatus.FAILED):
+    # Stripe's word that money arrived outranks a void recorded here: the ledger takes it, and the refund follows.
+    if payment.status not in (*UNSETTLED, PaymentStatus.CANCELED):
         return
     received = from_minor_units(int(intent.get("amount_received") or 0), payment.currency)
     payment.status = PaymentStatus.SUCCEEDED
@@ -371,6 +464,10 @@ def _stripe_failed(payment: Payment, intent: dict[str, Any]) -> None:
         },
     )
     _publish_status(payment)
+    if payment.order.status == OrderStatus.CANCELLED:
+        # A payment still processing when its order was cancelled could not be voided then; declined now, it is
+        # open for another card again, so it is voided now.
+        _void(payment, get_provider(payment.provider), reason="The order was cancelled before the payment completed.")
 
 
 def _stripe_charge_refunded(payment: Payment, charge: dict[str, Any]) -> None:
@@ -383,8 +480,26 @@ def _stripe_charge_refunded(payment: Payment, charge: dict[str, Any]) -> None:
         _record_refund(payment, missing, {"reference": charge.get("id"), "reason": "Refunded at Stripe"})
 
 
+def _stripe_canceled(payment: Payment, intent: dict[str, Any]) -> None:
+    """An intent cancelled at Stripe (by our void, whose event is already there, in the dashboard, or by Stripe)."""
+    if payment.status not in UNSETTLED:
+        return
+    payment.status = PaymentStatus.CANCELED
+    payment.save(update_fields=["status", "updated_at"])
+    PaymentEvent.objects.create(
+        payment=payment,
+        kind=PaymentEventKind.CANCELED,
+        data={
+            "reference": intent.get("id"),
+            "cancellation_reason": intent.get("cancellation_reason"),
+            "source": "webhook",
+        },
+    )
+
+
 _WEBHOOK_HANDLERS: dict[str, Callable[[Payment, dict[str, Any]], None]] = {
     "payment_intent.succeeded": _stripe_succeeded,
     "payment_intent.payment_failed": _stripe_failed,
+    "payment_intent.canceled": _stripe_canceled,
     "charge.refunded": _stripe_charge_refunded,
 }

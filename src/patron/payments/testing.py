@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -47,15 +48,23 @@ class StubRequest:
     params: dict[str, str]
 
 
+CANCEL_PATH = re.compile(r"^/v1/payment_intents/(?P<intent>[^/]+)/cancel$")
+# Stripe also cancels some `processing` intents "in rare cases"; a card payment being processed it refuses to.
+CANCELABLE = frozenset({"requires_payment_method", "requires_capture", "requires_confirmation", "requires_action"})
+
+
 @dataclass
 class StripeStub:
-    """Answers POST /v1/payment_intents and /v1/refunds like Stripe's test mode, and keeps every request it saw."""
+    """Answers POST /v1/payment_intents, /v1/payment_intents/<id>/cancel and /v1/refunds like Stripe's test mode,
+    keeps the intents it made (their status changes as a shopper's browser would change it: `set_status`), and keeps
+    every request it saw."""
 
     base_url: str = ""
     requests: list[StubRequest] = field(default_factory=list)
     # A status and Stripe error body to answer the next request with, to play an outage or a refusal.
     fail_next: tuple[int, dict[str, Any]] | None = None
-    _replies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    intents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _replies: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,31 +77,41 @@ class StripeStub:
                 return status, body
             key = request.headers.get("idempotency-key", "")
             if key and key in self._replies:
-                return 200, self._replies[key]
+                return self._replies[key]
             reply = self._create(request)
             if key:
                 self._replies[key] = reply
-            return (200, reply) if reply else (404, {"error": {"type": "invalid_request_error"}})
+            return reply
 
-    def _create(self, request: StubRequest) -> dict[str, Any]:
+    def set_status(self, intent_id: str, status: str) -> None:
+        """What happens at Stripe without the store asking, e.g. the shopper's payment succeeding."""
+        with self._lock:
+            self.intents[intent_id]["status"] = status
+
+    def _create(self, request: StubRequest) -> tuple[int, dict[str, Any]]:
         number = next(self._ids)
         params = request.params
         if request.path == "/v1/payment_intents":
             intent_id = f"pi_stub{number:06d}"
-            return {
+            intent = {
                 "id": intent_id,
                 "object": "payment_intent",
                 "amount": int(params["amount"]),
                 "amount_received": 0,
                 "currency": params["currency"],
                 "status": "requires_payment_method",
+                "cancellation_reason": None,
                 "client_secret": f"{intent_id}_secret_stub{number}",
                 "automatic_payment_methods": {"enabled": params.get("automatic_payment_methods[enabled]") == "true"},
                 "metadata": {k[9:-1]: v for k, v in params.items() if k.startswith("metadata[")},
                 "livemode": False,
             }
+            self.intents[intent_id] = intent
+            return 200, dict(intent)
+        if cancel := CANCEL_PATH.match(request.path):
+            return self._cancel(cancel["intent"], params)
         if request.path == "/v1/refunds":
-            return {
+            return 200, {
                 "id": f"re_stub{number:06d}",
                 "object": "refund",
                 "amount": int(params["amount"]),
@@ -100,7 +119,30 @@ class StripeStub:
                 "payment_intent": params["payment_intent"],
                 "status": "succeeded",
             }
-        return {}
+        return 404, {"error": {"type": "invalid_request_error"}}
+
+    def _cancel(self, intent_id: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        intent = self.intents.get(intent_id)
+        if intent is None:
+            message = f"No such payment_intent: '{intent_id}'"
+            missing = {"type": "invalid_request_error", "code": "resource_missing", "message": message}
+            return 404, {"error": missing}
+        if intent["status"] not in CANCELABLE:
+            # Stripe's refusal names the intent's status and attaches the intent itself.
+            message = (
+                f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}. Only a "
+                f"PaymentIntent with one of the following statuses may be canceled: {', '.join(sorted(CANCELABLE))}."
+            )
+            error: dict[str, Any] = {
+                "type": "invalid_request_error",
+                "code": "payment_intent_unexpected_state",
+                "message": message,
+                "payment_intent": dict(intent),
+            }
+            return 400, {"error": error}
+        intent["status"] = "canceled"
+        intent["cancellation_reason"] = params.get("cancellation_reason")
+        return 200, dict(intent)
 
     def posted(self, path: str) -> list[StubRequest]:
         return [request for request in self.requests if request.method == "POST" and request.path == path]

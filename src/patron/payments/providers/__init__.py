@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from patron.payments.providers.base import (
+    CancelOutcome,
     CardInput,
     ChargeOutcome,
     ChargeRequest,
@@ -17,6 +18,7 @@ from patron.payments.providers.offline import OfflineProvider
 from patron.payments.providers.stripe_provider import StripeProvider
 
 __all__ = [
+    "CancelOutcome",
     "CardInput",
     "ChargeOutcome",
     "ChargeRequest",

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from django.utils import timezone
 
-from patron.payments.providers.base import ChargeOutcome, ChargeRequest, RefundOutcome
+from patron.payments.providers.base import CancelOutcome, ChargeOutcome, ChargeRequest, RefundOutcome
 
 # Stripe's documented test numbers and the decline each one stands for; other valid numbers succeed.
 DECLINING_CARDS: dict[str, tuple[str, str]] = {
@@ -38,6 +38,7 @@ def _reference(prefix: str, key: str) -> str:
 
 class OfflineProvider:
     name: ClassVar[str] = "test"
+    declines_stay_open: ClassVar[bool] = False
 
     def charge(self, request: ChargeRequest) -> ChargeOutcome:
         card = request.card
@@ -59,3 +60,8 @@ class OfflineProvider:
 
     def refund(self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str) -> RefundOutcome:
         return RefundOutcome(reference=_reference("re", idempotency_key))
+
+    def cancel(self, *, reference: str, idempotency_key: str) -> CancelOutcome:
+        # Nothing waits at a provider: a charge settles in the request that made it, so an unsettled payment
+        # (one whose request never finished) can take no money and voiding it only needs recording.
+        return CancelOutcome(canceled=True, provider_status="canceled")

@@ -7,7 +7,13 @@ from typing import ClassVar
 
 import stripe
 
-from patron.payments.providers.base import ChargeOutcome, ChargeRequest, ProviderUnavailable, RefundOutcome
+from patron.payments.providers.base import (
+    CancelOutcome,
+    ChargeOutcome,
+    ChargeRequest,
+    ProviderUnavailable,
+    RefundOutcome,
+)
 
 # Currencies Stripe counts in whole units (no cents): https://docs.stripe.com/currencies#zero-decimal
 ZERO_DECIMAL_CURRENCIES = frozenset(
@@ -27,8 +33,13 @@ def from_minor_units(value: int, currency: str) -> Decimal:
     return (Decimal(value) / 100).quantize(Decimal("0.01"))
 
 
+# Stripe's answer when an intent's status forbids the request, e.g. cancelling one that has just succeeded.
+UNEXPECTED_STATE = "payment_intent_unexpected_state"
+
+
 class StripeProvider:
     name: ClassVar[str] = "stripe"
+    declines_stay_open: ClassVar[bool] = True
 
     def __init__(self, *, secret_key: str) -> None:
         self.secret_key = secret_key
@@ -63,3 +74,37 @@ class StripeProvider:
         except stripe.StripeError as exc:
             raise ProviderUnavailable(str(exc)) from exc
         return RefundOutcome(reference=refund.id, data={"stripe_status": refund.status})
+
+    def cancel(self, *, reference: str, idempotency_key: str) -> CancelOutcome:
+        try:
+            intent = stripe.PaymentIntent.cancel(
+                reference,
+                api_key=self.secret_key,
+                idempotency_key=idempotency_key,
+                cancellation_reason="abandoned",
+            )
+        except stripe.InvalidRequestError as exc:
+            status = _intent_status(exc)
+            if exc.code != UNEXPECTED_STATE or not status:
+                raise ProviderUnavailable(str(exc)) from exc
+            data = {"stripe_status": status, "stripe_error": exc.code, "stripe_message": exc.user_message or ""}
+            # Cancelled before (by an earlier attempt, or in the dashboard): it can take no money, as wanted.
+            return CancelOutcome(canceled=status == "canceled", provider_status=status, data=data)
+        except stripe.StripeError as exc:
+            raise ProviderUnavailable(str(exc)) from exc
+        body = intent.to_dict()
+        status = str(body.get("status") or "")
+        return CancelOutcome(
+            canceled=status == "canceled",
+            provider_status=status,
+            data={"stripe_status": status, "cancellation_reason": body.get("cancellation_reason")},
+        )
+
+
+def _intent_status(exc: stripe.StripeError) -> str:
+    """The status of the PaymentIntent that Stripe attaches to an error about it, or "" without one."""
+    body = exc.json_body if isinstance(exc.json_body, dict) else {}
+    error = body.get("error")
+    intent = error.get("payment_intent") if isinstance(error, dict) else None
+    status = intent.get("status") if isinstance(intent, dict) else None
+    return status if isinstance(status, str) else ""
