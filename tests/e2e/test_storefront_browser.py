@@ -103,9 +103,17 @@ def test_search_with_a_typo_finds_the_product(page: Page, journey: Journey, shop
     page.locator(".product-card__link", has_text="Bluetooth Headphones").first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Bluetooth Headphones")
     main_image = page.locator("#gallery-main")
+    current = "document.getElementById('gallery-main').currentSrc"
+    page.wait_for_function(f"{current}.includes('bluetooth-headphones-0')")
+    # The 64 px thumbnails load a small copy (which one depends on the screen's pixel density), not the
+    # 400 px original.
+    thumb = page.locator(".gallery__thumb img").first
+    expect(thumb).to_have_js_property("complete", True)
+    assert re.search(r"-(160|320)w[^/]*\.webp$", thumb.evaluate("image => image.currentSrc"))
     first_src = main_image.get_attribute("src")
     page.get_by_role("link", name="Show image 2 of 2").click()
     expect(main_image).not_to_have_attribute("src", first_src or "")
+    page.wait_for_function(f"{current}.includes('bluetooth-headphones-1')")
     expect(page).to_have_url(re.compile(r"/p/bluetooth-headphones/$"))
     journey.check("product")
 

@@ -181,7 +181,9 @@ def test_cart_page_lists_lines_with_image_options_prices_and_totals(
     assert response.status_code == 200 and "no-store" in response["Cache-Control"]
     assert "Linen Shirt" in html and "Size: S" in html and "$30.00 each" in html
     assert "$12.50 each" in html and "$25.00" in html
-    assert re.search(r'<img src="[^"]+" alt="" width="88" height="88" loading="lazy">', html)
+    assert re.search(
+        r'<img src="([^"]+)" srcset="\1 \d+w" sizes="88px" alt="" width="88" height="88" loading="lazy">', html
+    )
     assert '<dd data-total="subtotal">$55.00</dd>' in html
     assert '<dd data-total="shipping">Free</dd>' in html
     assert '<dd data-total="total">$55.00</dd>' in html

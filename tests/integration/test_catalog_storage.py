@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -11,6 +12,7 @@ from django.core.files.storage import storages
 from django.test import override_settings
 from PIL import Image
 
+from patron.catalog import renditions
 from patron.catalog.models import ProductImage
 from tests.factories import make_image, make_product, png_bytes
 from tests.servers import moto_server, s3_default_storage
@@ -42,6 +44,21 @@ def test_product_image_is_stored_on_s3(s3_storage: Any, moto_endpoint: str) -> N
     assert name.startswith("products/") and name.endswith(".png")
     assert image.image.url == f"{moto_endpoint}/{BUCKET}/{name}"
     assert (image.width, image.height) == (12, 7)
+
+
+def test_smaller_copies_of_a_picture_are_stored_on_s3_beside_it(s3_storage: Any, moto_endpoint: str) -> None:
+    product = make_product("Lamp")
+    image = make_image(product, width=500, height=250)
+
+    assert renditions.make_renditions(image.pk)
+    image.refresh_from_db()
+    for width, name in image.renditions["files"].items():
+        body = s3_storage.get_object(Bucket=BUCKET, Key=name)["Body"].read()
+        with Image.open(io.BytesIO(body)) as copy:
+            assert (copy.format, copy.size) == ("WEBP", (int(width), int(width) // 2))
+    assert renditions.image_srcset(image).startswith(
+        f"{moto_endpoint}/{BUCKET}/{image.renditions['files']['160']} 160w, "
+    )
 
 
 def test_product_image_is_stored_on_the_local_file_system(tmp_path: Path) -> None:

@@ -180,6 +180,11 @@ def test_pictures_are_stored_with_dimensions_and_alt_text(settings: Any, tmp_pat
             image = Image.open(stored)
             assert image.format == "JPEG" and image.size == (600, 600)
         assert 10_000 < default_storage.size(name) < 60_000
+        assert picture.renditions["source"] == name
+        for width, copy in picture.renditions["files"].items():
+            with default_storage.open(copy) as stored:
+                assert Image.open(stored).size == (int(width), int(width))
+        assert sorted(picture.renditions["files"], key=int) == ["160", "320"]
     assert Product.objects.aggregate(n=Sum("images__width"))["n"] == 4 * 600
 
 

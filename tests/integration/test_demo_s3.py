@@ -36,9 +36,14 @@ def test_pictures_go_to_the_bucket(s3_endpoint: str, tmp_path: Path) -> None:
         subprocess.run([sys.executable, "-m", "patron.cli", *args], env=env, check=True, capture_output=True)
 
     objects = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
-    assert len(objects) == 3
-    assert all(item["Key"].startswith("products/") and item["Key"].endswith(".jpg") for item in objects)
-    assert all(10_000 < item["Size"] < 60_000 for item in objects)
-    picture = s3.get_object(Bucket=BUCKET, Key=objects[0]["Key"])
+    assert all(item["Key"].startswith("products/") for item in objects)
+    originals = [item for item in objects if item["Key"].endswith(".jpg")]
+    copies = [item for item in objects if item["Key"].endswith(("-160w.webp", "-320w.webp"))]
+    assert len(originals) == 3 and len(copies) == 6 and len(objects) == 9
+    assert all(10_000 < item["Size"] < 60_000 for item in originals)
+    assert all(item["Size"] < 10_000 for item in copies), "the copies are smaller than the original"
+    picture = s3.get_object(Bucket=BUCKET, Key=originals[0]["Key"])
     assert picture["Body"].read(3) == b"\xff\xd8\xff", "a JPEG"
+    copy = s3.get_object(Bucket=BUCKET, Key=copies[0]["Key"])
+    assert copy["Body"].read(12)[8:] == b"WEBP"
     assert not (tmp_path / "media").exists(), "nothing written to local media"

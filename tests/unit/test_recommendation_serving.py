@@ -37,6 +37,7 @@ def card(
         compare_at=Decimal("12.00") if on_sale else None,
         is_range=False,
         image_url="",
+        image_srcset="",
         image_width=None,
         image_height=None,
         created_at=NOW - timedelta(days=age_days),

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
-from patron.catalog import services
+from patron.catalog import renditions, services
 from patron.catalog.models import Category, Product, ProductImage, Variant
 
 
@@ -99,8 +99,10 @@ class ProductAdmin(admin.ModelAdmin[Product]):
         change: bool,
     ) -> None:
         super().save_related(request, form, formsets, change)
-        # Variants are saved with the inlines, so derived prices, stock and search follow only now.
+        # Variants and pictures are saved with the inlines, so derived prices, stock, search and the pictures'
+        # smaller copies follow only now.
         services.refresh_products([form.instance.pk])
+        renditions.request_renditions([form.instance.pk])
 
     def delete_model(self, request: HttpRequest, obj: Product) -> None:
         services.delete_products([obj.pk])

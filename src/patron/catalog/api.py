@@ -13,7 +13,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from patron.accounts.auth import JWTAuth
 from patron.accounts.models import User
-from patron.catalog import services
+from patron.catalog import renditions, services
 from patron.catalog.models import Product, Variant
 from patron.page_cache import cache_page_for_visitors
 
@@ -61,15 +61,29 @@ class CategoryRef(Schema):
     slug: str
 
 
+class RenditionOut(Schema):
+    width: int
+    url: str
+
+
 class ImageOut(Schema):
     url: str
     alt_text: str
     width: int | None
     height: int | None
+    renditions: list[RenditionOut] = Field(
+        description="smaller WebP copies, narrowest first, to pick one by the screen's size; empty until made"
+    )
 
     @staticmethod
     def resolve_url(obj: Any) -> str:
         return str(obj.image.url)
+
+    @staticmethod
+    def resolve_renditions(obj: Any) -> list[dict[str, Any]]:
+        return [
+            {"width": width, "url": url} for width, url in renditions.rendition_urls(obj.image.name, obj.renditions)
+        ]
 
 
 class VariantOut(Schema):

@@ -97,6 +97,8 @@ class ProductImage(models.Model):
     position = models.PositiveIntegerField(default=0)
     width = models.PositiveIntegerField(null=True, blank=True, editable=False)
     height = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    # {"source": the file they were made from, "files": {width: file}}; see catalog/renditions.py.
+    renditions = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ("position", "id")

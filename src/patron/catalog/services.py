@@ -54,6 +54,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
+from patron.catalog import renditions
 from patron.catalog.models import Category, Product, ProductAttribute, ProductImage, SearchTerm, Variant
 from patron.catalog.search import Document, SearchIndex, damerau_levenshtein, normalize, search_index, tokenize
 from patron.errors import Conflict, NotFound, OutOfStock, ValidationFailed
@@ -862,19 +863,13 @@ def delete_product(actor: User | None, product_id: int) -> Product | None:
 def delete_products(product_ids: Iterable[int]) -> None:
     """Delete products (variants, images and attributes go with them) and take them out of search."""
     ids = sorted({int(product_id) for product_id in product_ids})
-    files = list(ProductImage.objects.filter(product_id__in=ids).values_list("image", flat=True))
+    images = list(ProductImage.objects.filter(product_id__in=ids).only("image", "renditions"))
+    files = [str(image.image.name) for image in images] + renditions.rendition_files(images)
     with transaction.atomic():
         forget_products(ids)
         Product.objects.filter(pk__in=ids).delete()
-        transaction.on_commit(lambda: _delete_files(files))
+        transaction.on_commit(lambda: renditions.delete_files(files))
     bump_catalog_version()
-
-
-def _delete_files(names: Iterable[str]) -> None:
-    storage = ProductImage._meta.get_field("image").storage
-    for name in names:
-        if name:
-            storage.delete(name)
 
 
 # --- Derived data ------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from django.utils.text import slugify
 from faker import Faker
 
 from patron.accounts.models import Address, Channel, Preferences, User
+from patron.catalog import renditions
 from patron.catalog import services as catalog
 from patron.catalog.models import Category, Product, ProductImage, Variant
 from patron.demo import images
@@ -397,6 +398,7 @@ def _create_images(plans: list[_ProductPlan], products: list[Product], progress:
                     position=0,
                     width=images.SIZE,
                     height=images.SIZE,
+                    renditions=renditions.store_renditions(name, content),
                 )
             )
             advance(1)

@@ -38,6 +38,7 @@ from django.utils import timezone
 from patron.analytics import services as analytics
 from patron.analytics.models import EventName
 from patron.cart.models import Cart, CartLine
+from patron.catalog import renditions
 from patron.catalog.models import Product, ProductImage, Variant
 from patron.catalog.services import (
     CATALOG_VERSION_KEY,
@@ -120,6 +121,7 @@ ACTIVE_CACHE_SECONDS = 60  # with a per-process cache, other workers see a new v
 RULES_CACHE_SECONDS = 60
 LOOKUP_CACHE_SECONDS = 24 * 3600  # a version's results never change; the key names the version
 CARD_CACHE_SECONDS = 600  # the key names the catalog version, which every catalog or stock change bumps
+CARD_LAYOUT = 2  # named in the key too, and raised when Card's fields change, so no process reads an older layout
 MEMO_SIZE = 20_000
 SHARED_STATE_SECONDS = 1.0
 SLUG_MARK = "slug-mark"
@@ -281,6 +283,7 @@ class Card:
     compare_at: Decimal | None
     is_range: bool
     image_url: str
+    image_srcset: str
     image_width: int | None
     image_height: int | None
     created_at: datetime
@@ -312,10 +315,12 @@ def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
         "product_id", "price", "compare_at_price"
     ):
         variants.setdefault(product_id, []).append((price, compare_at))
-    images: dict[int, tuple[str, int | None, int | None]] = {}
+    images: dict[int, tuple[str, int | None, int | None, dict[str, Any]]] = {}
     pictures = ProductImage.objects.filter(product_id__in=product_ids).order_by("product_id", "position", "id")
-    for product_id, name, width, height in pictures.values_list("product_id", "image", "width", "height"):
-        images.setdefault(product_id, (name, width, height))
+    for product_id, name, width, height, recorded in pictures.values_list(
+        "product_id", "image", "width", "height", "renditions"
+    ):
+        images.setdefault(product_id, (name, width, height, recorded))
     storage = ProductImage._meta.get_field("image").storage
     url_of = _product_url().format
     found = {}
@@ -323,7 +328,7 @@ def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
         prices = variants.get(pk, [])
         # As the storefront's cards show it: the cheapest variant (the first of equals), and "from" over a range.
         price, compare_at = min(prices, key=lambda pair: pair[0]) if prices else (min_price, None)
-        image_name, width, height = images.get(pk, ("", None, None))
+        image_name, width, height, recorded = images.get(pk, ("", None, None, {}))
         active = is_active and archived_at is None
         found[pk] = Card(
             id=pk,
@@ -336,6 +341,7 @@ def _load_cards(product_ids: Sequence[int]) -> dict[int, Card]:
             compare_at=compare_at if compare_at is not None and compare_at > price else None,
             is_range=any(other != price for other, _ in prices),
             image_url=storage.url(image_name) if image_name else "",
+            image_srcset=renditions.srcset(image_name, width, recorded),
             image_width=width,
             image_height=height,
             created_at=created_at,
@@ -352,7 +358,7 @@ def cards(product_ids: Iterable[int], *, catalog: int | None = None) -> dict[int
     ids = list(dict.fromkeys(product_ids))
     if not ids:
         return {}
-    prefix = f"recs:card:{catalog if catalog is not None else catalog_version()}:"
+    prefix = f"recs:card{CARD_LAYOUT}:{catalog if catalog is not None else catalog_version()}:"
 
     def load(missing: list[int]) -> dict[int, Card | None]:
         # Unknown ids are kept too (as None), so a stale id costs no query until the catalog changes.

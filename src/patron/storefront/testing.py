@@ -10,6 +10,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from PIL import Image, ImageDraw
 
+from patron.catalog import renditions
 from patron.catalog.models import Category, Product, ProductImage, Variant
 from patron.catalog.services import refresh_products
 
@@ -45,6 +46,9 @@ def picture(colour: tuple[int, int, int], size: tuple[int, int] = (400, 400)) ->
 def add_image(product: Product, colour: tuple[int, int, int], *, alt_text: str = "", position: int = 0) -> ProductImage:
     image = ProductImage(product=product, alt_text=alt_text, position=position)
     image.image.save(f"{product.slug}-{position}.png", ContentFile(picture(colour)), save=True)
+    # What the background job does after an upload, done at once so pages offer the smaller copies.
+    renditions.make_renditions(image.pk)
+    image.refresh_from_db()
     return image
 
 

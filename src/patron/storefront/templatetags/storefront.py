@@ -13,6 +13,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest
 from django.utils.safestring import SafeString, mark_safe
 
+from patron.catalog import renditions
 from patron.catalog.models import Product, ProductImage, Variant
 
 register = template.Library()
@@ -86,6 +87,12 @@ def price_info(product: Product) -> PriceInfo:
         compare_at=cheapest.compare_at_price if cheapest.on_sale else None,
         is_range=any(variant.price != cheapest.price for variant in variants),
     )
+
+
+@register.filter
+def srcset(image: ProductImage) -> str:
+    """The picture's `srcset` (its smaller copies and itself), for an `<img>` that also says its `sizes`."""
+    return renditions.image_srcset(image)
 
 
 @register.simple_tag

@@ -55,6 +55,8 @@
     const main = document.getElementById("gallery-main");
     if (!thumb || !main) return;
     event.preventDefault();
+    // The main picture's srcset outranks its src, so both change.
+    main.srcset = thumb.dataset.srcset || "";
     main.src = thumb.href;
     main.alt = thumb.dataset.alt || "";
     if (thumb.dataset.width) {
