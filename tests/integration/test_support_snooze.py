@@ -308,8 +308,10 @@ def test_staff_snooze_from_the_inbox_with_a_preset_and_see_it_in_the_list(
     page = staff_client.get(response["Location"]).content.decode()
     assert "Snoozed until" in page
     assert shown in page
+    waiting = staff_client.get(reverse("support:inbox")).content.decode()
+    assert f"/inbox/{conversation.pk}/" not in waiting, "out of the waiting queue until it wakes"
     with django_assert_max_num_queries(8):
-        listed = staff_client.get(reverse("support:inbox")).content.decode()
+        listed = staff_client.get(reverse("support:inbox") + "?status=snoozed").content.decode()
     assert f"Snoozed until {timezone.localtime(conversation.snoozed_until).strftime('%a %-d %b')}" in listed
 
 

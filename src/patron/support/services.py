@@ -459,7 +459,9 @@ class InboxFilters:
 
 
 def inbox(actor: User | None, filters: InboxFilters) -> QuerySet[Conversation]:
-    """Conversations for the team, filtered; by default those waiting for people (open or snoozed)."""
+    """Conversations for the team, filtered; by default those waiting for people now. Snoozed ones stay out of
+    that view until they wake (their own status filter lists them), as in other helpdesks: a snooze is for
+    clearing the queue."""
     staff = staff_required(actor)
     conversations = Conversation.objects.select_related("contact", "assignee", "order")
     if filters.status == "all":
@@ -467,7 +469,7 @@ def inbox(actor: User | None, filters: InboxFilters) -> QuerySet[Conversation]:
     elif filters.status in ConversationStatus.values:
         conversations = conversations.filter(status=filters.status)
     else:
-        conversations = conversations.filter(status__in=OPEN_FOR_PEOPLE)
+        conversations = conversations.filter(status=ConversationStatus.OPEN)
     if filters.channel in Channel.values:
         conversations = conversations.filter(channel=filters.channel)
     if filters.priority in Priority.values:
