@@ -7,12 +7,12 @@ that user, so someone else's address is simply "not found".
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,8 +34,6 @@ from patron.accounts import tokens
 from patron.accounts.models import Address, Channel, Preferences, User
 from patron.catalog.models import Category
 from patron.errors import Conflict, DomainError, NotAuthenticated, NotFound, RateLimited, ValidationFailed
-
-logger = logging.getLogger(__name__)
 
 # Primary keys are 64-bit; anything outside cannot exist and must not reach the database driver.
 MAX_ID = 2**63 - 1
@@ -270,7 +268,39 @@ def _reset_link_limits(ip: str | None) -> list[_Limit]:
     return [_Limit(f"reset-link-failures:ip:{_hashed(ip)}", maximum, settings.PASSWORD_RESET_WINDOW_SECONDS)]
 
 
-def _send_reset_link(user: User, base_url: str) -> None:
+def request_password_reset(email: str, *, ip: str | None, base_url: str | None = None) -> None:
+    """Email a link to choose a new password, if an active account with a usable password has this address.
+
+    The outcome is the same whether or not one has, and every request counts against the limits per address
+    and per client IP (found or not), so neither the answer nor the limit reveals which addresses have
+    accounts. Over a limit: RateLimited, and no email. `base_url` (scheme and host) is where the link points;
+    SITE_URL by default.
+
+    The request itself never looks the account up nor talks to the mail server: every accepted request
+    queues one background job (after commit) with the address, and the job finds the account and sends.
+    A request for an address with an account thus does the same work, and takes the same time, as one for
+    an address without.
+    """
+    from patron.accounts.tasks import send_password_reset_email
+
+    email = _clean_email(email)
+    limits = _reset_request_limits(email, ip)
+    _check_limits(limits, "password reset requests")
+    _count_attempt(limits)
+    transaction.on_commit(partial(send_password_reset_email.enqueue, email, base_url or settings.SITE_URL))
+
+
+def send_password_reset_email(email: str, base_url: str) -> bool:
+    """The reset email for `email`, if an active account with a usable password has it (run by `patron worker`).
+
+    The token is made here, at send time, so that none ever sits in the task queue (the job holds only the
+    address and where the link points).
+    A failed send raises, for the worker to record the failure; the requester was answered long before.
+    Returns whether an email was sent.
+    """
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None or not user.has_usable_password():
+        return False
     parts = urlsplit(base_url)
     context = {
         "email": user.email,
@@ -284,28 +314,8 @@ def _send_reset_link(user: User, base_url: str) -> None:
     }
     subject = "".join(render_to_string(RESET_EMAIL_SUBJECT_TEMPLATE, context).splitlines())
     message = EmailMultiAlternatives(subject, render_to_string(RESET_EMAIL_BODY_TEMPLATE, context), to=[user.email])
-    try:
-        message.send()
-    except Exception:
-        # As Django's reset form does: a failed send must not tell the requester that the account exists.
-        logger.exception("Failed to send the password reset email to user %s", user.pk)
-
-
-def request_password_reset(email: str, *, ip: str | None, base_url: str | None = None) -> None:
-    """Email a link to choose a new password, if an active account with a usable password has this address.
-
-    The outcome is the same whether or not one has, and every request counts against the limits per address
-    and per client IP (found or not), so neither the answer nor the limit reveals which addresses have
-    accounts. Over a limit: RateLimited, and no email. `base_url` (scheme and host) is where the link points;
-    SITE_URL by default.
-    """
-    email = _clean_email(email)
-    limits = _reset_request_limits(email, ip)
-    _check_limits(limits, "password reset requests")
-    _count_attempt(limits)
-    user = User.objects.filter(email__iexact=email, is_active=True).first()
-    if user is not None and user.has_usable_password():
-        _send_reset_link(user, base_url or settings.SITE_URL)
+    message.send()
+    return True
 
 
 def _reset_link_user(uid: str, token: str) -> User | None:
