@@ -327,3 +327,6 @@ SUPPORT_LLM_BASE_URL = os.environ.get("SUPPORT_LLM_BASE_URL", "")
 SUPPORT_LLM_MODEL = os.environ.get("SUPPORT_LLM_MODEL", "")
 SUPPORT_LLM_API_KEY = os.environ.get("SUPPORT_LLM_API_KEY", "")
 SUPPORT_LLM_TIMEOUT_SECONDS = float(os.environ.get("SUPPORT_LLM_TIMEOUT_SECONDS") or "20")
+# Shared secret of the mail provider's inbound webhook (POST /api/support/inbound-email, HMAC-SHA256 of the raw
+# message in X-Patron-Signature); unset = the endpoint refuses every call.
+SUPPORT_INBOUND_EMAIL_SECRET = os.environ.get("SUPPORT_INBOUND_EMAIL_SECRET", "")

@@ -16,7 +16,7 @@ from pydantic import StringConstraints
 
 from patron.accounts.auth import JWTAuth, staff_required
 from patron.accounts.models import User
-from patron.support import chat, services
+from patron.support import chat, email_channel, services
 from patron.support.models import Channel, Conversation, Message, Ticket
 
 TOKEN_HEADER = "X-Support-Token"  # noqa: S105 (a header name)
@@ -153,6 +153,14 @@ class SnoozeIn(Schema):
     note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
 
 
+class InboundEmailOut(Schema):
+    status: Literal["created", "duplicate", "ignored"] = Field(
+        description="`ignored`: an auto-reply, a bounce or list mail (never answered), or no usable sender"
+    )
+    conversation_id: int | None
+    message_id: int | None
+
+
 class TicketIn(Schema):
     subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
@@ -270,3 +278,24 @@ def list_tickets(request: HttpRequest) -> list[Ticket]:
 @router.get("/tickets/{int:ticket_id}", response=TicketOut, auth=jwt_auth, summary="One of your tickets")
 def get_ticket(request: HttpRequest, ticket_id: int) -> Ticket:
     return services.get_ticket(_user(request), ticket_id)
+
+
+@router.post(
+    "/inbound-email",
+    response=InboundEmailOut,
+    summary="Customers' e-mails, from the mail provider's inbound webhook",
+    description="The body is the raw e-mail (`Content-Type: message/rfc822`, at most "
+    f"{email_channel.MAX_RAW_BYTES // (1024 * 1024)} MB), signed with `{email_channel.SIGNATURE_HEADER}: "
+    "sha256=<HMAC-SHA256 of the raw body with SUPPORT_INBOUND_EMAIL_SECRET, hex>`; unset secret: 403. A reply "
+    "joins its conversation (In-Reply-To/References or the subject's signed tag), anything else starts one. The "
+    "same Message-ID twice is stored once; auto-replies and bounces are dropped.",
+)
+def inbound_email(request: HttpRequest) -> dict[str, Any]:
+    # Read from the stream, not request.body, whose limit (DATA_UPLOAD_MAX_MEMORY_SIZE) is for forms.
+    body = request.read(email_channel.MAX_RAW_BYTES + 1)
+    received = email_channel.receive_webhook(body, request.headers.get(email_channel.SIGNATURE_HEADER, ""))
+    return {
+        "status": received.outcome,
+        "conversation_id": received.conversation.pk if received.conversation else None,
+        "message_id": received.message.pk if received.message else None,
+    }

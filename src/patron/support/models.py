@@ -195,3 +195,48 @@ class Article(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class EmailDirection(models.TextChoices):
+    INBOUND = "in", "Received"
+    OUTBOUND = "out", "Sent"
+
+
+class EmailStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class MessageEmail(models.Model):
+    """The e-mail a message of the e-mail channel arrived in or was sent as: what threads replies back to it.
+
+    `message_id_header` is unique, so the same e-mail delivered twice by the provider is stored once, and a reply naming
+    it in In-Reply-To/References finds its conversation. Outgoing ones keep their delivery state (each change is
+    also a `ConversationEvent`), so a failed send is visible and retried, never lost.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="email")
+    direction = models.CharField(max_length=3, choices=EmailDirection.choices)
+    # The Message-ID header, <...> included (the `message_id` attribute is the foreign key to Message).
+    message_id_header = models.CharField(max_length=255, unique=True)
+    in_reply_to = models.CharField(max_length=255, blank=True)
+    # Space-separated Message-IDs, oldest first, as in the References header.
+    references = models.TextField(blank=True)
+    subject = models.CharField(max_length=255, blank=True)
+    from_address = models.CharField(max_length=254, blank=True)
+    to_address = models.CharField(max_length=254, blank=True)
+    # Names of the attachments an incoming e-mail had (their content is not kept).
+    attachments = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=10, choices=EmailStatus.choices)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="support_email_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.message_id_header}"

@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
@@ -38,6 +38,7 @@ from patron.support.models import (
     ConversationEvent,
     ConversationStatus,
     Message,
+    MessageEmail,
     Priority,
     Sender,
     Ticket,
@@ -101,6 +102,17 @@ def contact_for(user: User | None, *, email: str = "", name: str = "") -> Contac
     return Contact.objects.create(email=clean_email(email) if email else "", name=name[:200])
 
 
+def contact_for_email(email: str, *, name: str = "") -> Contact:
+    """Who wrote an e-mail: the customer whose account has this address, else the guest contact already known by
+    it, else a new guest contact (through contact_for, as every channel creates them)."""
+    email = clean_email(email)
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is not None:
+        return contact_for(user)
+    known = Contact.objects.filter(email__iexact=email, user__isnull=True).order_by("pk").first()
+    return known if known is not None else contact_for(None, email=email, name=name)
+
+
 def remember_email(contact: Contact, email: str) -> None:
     """A guest's address (typed in the chat, or proven by their order), for the team to see and answer."""
     if contact.user_id is None and not contact.email:
@@ -117,6 +129,13 @@ def start_conversation(user: User | None, *, channel: str = Channel.WEB, email: 
     return Conversation.objects.create(
         contact=contact_for(user, email=email), channel=channel, token=secrets.token_urlsafe(32)
     )
+
+
+def start_email_conversation(contact: Contact) -> Conversation:
+    """A conversation that began with an e-mail; it goes to people (the assistant answers web chat only)."""
+    conversation = Conversation.objects.create(contact=contact, channel=Channel.EMAIL, token=secrets.token_urlsafe(32))
+    conversation.contact = contact
+    return conversation
 
 
 def list_conversations(user: User | None) -> QuerySet[Conversation]:
@@ -392,7 +411,17 @@ def agent_reply(conversation: Conversation, body: str, *, actor: User | None) ->
             assign(conversation, staff, actor=staff)
         if conversation.status != ConversationStatus.OPEN:
             set_status(conversation, ConversationStatus.OPEN, actor=staff, note="agent replied")
+        if conversation.channel == Channel.EMAIL:
+            # Imported here: the e-mail channel builds on this module. The e-mail goes out after the commit.
+            from patron.support import email_channel
+
+            email_channel.queue_reply(message)
     return message
+
+
+def record_email_delivery(conversation: Conversation, old: str, new: str, *, note: str = "") -> None:
+    """An agent's reply was e-mailed, or could not be: kept in the conversation's history with the reason."""
+    _record(conversation, "email", old, new, actor=None, note=note)
 
 
 def add_note(conversation: Conversation, body: str, *, actor: User | None) -> Message:
@@ -463,7 +492,16 @@ def inbox(actor: User | None, filters: InboxFilters) -> QuerySet[Conversation]:
     that view until they wake (their own status filter lists them), as in other helpdesks: a snooze is for
     clearing the queue."""
     staff = staff_required(actor)
-    conversations = Conversation.objects.select_related("contact", "assignee", "order")
+    # The subject of an e-mail conversation's first e-mail, in the same query.
+    first_subject = (
+        MessageEmail.objects.filter(message__conversation=OuterRef("pk"))
+        .exclude(subject="")
+        .order_by("message__created_at", "pk")
+        .values("subject")[:1]
+    )
+    conversations = Conversation.objects.select_related("contact", "assignee", "order").annotate(
+        email_subject=Subquery(first_subject)
+    )
     if filters.status == "all":
         pass
     elif filters.status in ConversationStatus.values:

@@ -25,7 +25,7 @@ from patron.errors import DomainError, NotFound
 from patron.forms import apply_domain_error
 from patron.loyalty import services as loyalty
 from patron.orders import services as orders
-from patron.support import chat, services
+from patron.support import chat, email_channel, services
 from patron.support.forms import SnoozeForm
 from patron.support.models import (
     Article,
@@ -79,7 +79,7 @@ def _thread(conversation: Conversation | None, *, private: bool = False) -> list
     if conversation is None:
         return []
     found = conversation.messages.all() if private else services.public_messages(conversation)
-    latest = list(found.select_related("author").order_by("-created_at", "-pk")[:THREAD_LIMIT])
+    latest = list(found.select_related("author", "email").order_by("-created_at", "-pk")[:THREAD_LIMIT])
     return latest[::-1]
 
 
@@ -232,6 +232,9 @@ def _conversation_context(conversation: Conversation, snooze_form: SnoozeForm) -
     thread = _thread(conversation, private=True)
     return {
         "conversation": conversation,
+        "email_subject": email_channel.conversation_subject(conversation)
+        if conversation.channel == Channel.EMAIL
+        else "",
         "thread": thread,
         "last_id": thread[-1].pk if thread else 0,
         # The assistant's suggestion is for the first answer only.
