@@ -189,6 +189,17 @@ def test_without_a_configured_secret_the_endpoint_refuses_everything(client: Cli
     assert not Message.objects.exists()
 
 
+def test_a_message_over_the_size_limit_is_refused(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = raw_email(text="x" * 2000)
+    monkeypatch.setattr(email_channel, "MAX_RAW_BYTES", 1000)
+
+    response = post(client, raw)
+
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+    assert not Message.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("sender", "headers"),
     [
