@@ -20,6 +20,7 @@ READ_ONLY = [
 
 def test_the_ledgers_and_histories_are_read_only_inlines() -> None:
     assert {inline.__name__ for _, inline in READ_ONLY} == {
+        "CartLineInline",
         "OrderLineInline",
         "HistoryInline",
         "ShipmentInline",
