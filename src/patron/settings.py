@@ -330,3 +330,10 @@ SUPPORT_LLM_TIMEOUT_SECONDS = float(os.environ.get("SUPPORT_LLM_TIMEOUT_SECONDS"
 # Shared secret of the mail provider's inbound webhook (POST /api/support/inbound-email, HMAC-SHA256 of the raw
 # message in X-Patron-Signature); unset = the endpoint refuses every call.
 SUPPORT_INBOUND_EMAIL_SECRET = os.environ.get("SUPPORT_INBOUND_EMAIL_SECRET", "")
+# Text messages through Twilio (docs/support.md#text-messages-sms-whatsapp): the account's SID and auth token (which
+# also verifies Twilio's webhook signatures, computed over SITE_URL + path), and the sender of each channel. SMS is on
+# when TWILIO_SMS_FROM (E.164, +14155550100) is set, WhatsApp when TWILIO_WHATSAPP_FROM (whatsapp:+14155550100) is.
+TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
+TWILIO_SMS_FROM = os.environ.get("TWILIO_SMS_FROM", "")
+TWILIO_WHATSAPP_FROM = os.environ.get("TWILIO_WHATSAPP_FROM", "")

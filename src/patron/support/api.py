@@ -9,14 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Router, Schema, Status
 from ninja.security import APIKeyHeader
 from pydantic import StringConstraints
 
 from patron.accounts.auth import JWTAuth, staff_required
 from patron.accounts.models import User
-from patron.support import chat, email_channel, services
+from patron.support import chat, email_channel, services, text_channel
 from patron.support.models import Channel, Conversation, Message, Ticket
 
 TOKEN_HEADER = "X-Support-Token"  # noqa: S105 (a header name)
@@ -161,6 +161,12 @@ class InboundEmailOut(Schema):
     message_id: int | None
 
 
+class TwilioStatusOut(Schema):
+    status: Literal["updated", "unchanged", "unknown"] = Field(
+        description="`unchanged`: a late or repeated report; `unknown`: not a message Patron sent"
+    )
+
+
 class TicketIn(Schema):
     subject: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
     description: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
@@ -299,3 +305,35 @@ def inbound_email(request: HttpRequest) -> dict[str, Any]:
         "conversation_id": received.conversation.pk if received.conversation else None,
         "message_id": received.message.pk if received.message else None,
     }
+
+
+@router.post(
+    "/twilio/messages",
+    url_name="twilio_messages",
+    summary="Customers' SMS and WhatsApp messages, from Twilio's incoming-message webhook",
+    description="Twilio's form-encoded webhook (From, To, Body, MessageSid, NumMedia, MediaUrl0...), signed with "
+    f"`{text_channel.SIGNATURE_HEADER}` (the account's auth token over SITE_URL + this path and the fields). "
+    "Unsigned or forged: 403 `invalid_signature`; Twilio not configured: 403 `text_messages_disabled` (or "
+    "`sms_disabled`/`whatsapp_disabled` for a channel without a sender). A `whatsapp:` sender is WhatsApp, anything "
+    "else SMS. The same MessageSid twice is stored once. The answer is empty TwiML: Patron never auto-replies.",
+)
+def twilio_message(request: HttpRequest) -> HttpResponse:
+    text_channel.receive_webhook(
+        request.get_full_path(), request.POST, request.headers.get(text_channel.SIGNATURE_HEADER, "")
+    )
+    return HttpResponse(text_channel.EMPTY_TWIML, content_type="text/xml")
+
+
+@router.post(
+    "/twilio/status",
+    response=TwilioStatusOut,
+    url_name="twilio_status",
+    summary="Delivery reports of agents' SMS and WhatsApp replies, from Twilio's status callback",
+    description="Form-encoded (MessageSid, MessageStatus, ErrorCode), signed as `/twilio/messages`. Patron names "
+    "this URL in each message it sends. A report never moves a message back (late or repeated ones change nothing).",
+)
+def twilio_status(request: HttpRequest) -> dict[str, str]:
+    status = text_channel.receive_status_webhook(
+        request.get_full_path(), request.POST, request.headers.get(text_channel.SIGNATURE_HEADER, "")
+    )
+    return {"status": status}

@@ -19,11 +19,22 @@ class Contact(models.Model):
     )
     name = models.CharField(max_length=200, blank=True)
     email = models.EmailField(blank=True, db_index=True)
-    phone = models.CharField(max_length=30, blank=True)
+    # E.164 (+14155550100): how text messages (SMS, WhatsApp) find the contact who wrote.
+    phone = models.CharField(max_length=30, blank=True, db_index=True)
+    # When the contact sent STOP on that channel (cleared by START): nothing is texted to them while it is set.
+    sms_opted_out_at = models.DateTimeField(null=True, blank=True)
+    whatsapp_opted_out_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.name or self.email or self.phone or f"guest {self.pk}"
+
+    def opted_out_of(self, channel: str) -> bool:
+        if channel == Channel.SMS:
+            return self.sms_opted_out_at is not None
+        if channel == Channel.WHATSAPP:
+            return self.whatsapp_opted_out_at is not None
+        return False
 
 
 class Channel(models.TextChoices):
@@ -31,6 +42,8 @@ class Channel(models.TextChoices):
     API = "api", "API"
     EMAIL = "email", "E-mail"
     PHONE = "phone", "Phone"
+    SMS = "sms", "SMS"
+    WHATSAPP = "whatsapp", "WhatsApp"
 
 
 class ConversationStatus(models.TextChoices):
@@ -240,3 +253,50 @@ class MessageEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.message_id_header}"
+
+
+class TextStatus(models.TextChoices):
+    """A text message's state: Twilio's own names (queued, sending, sent, delivered, read, undelivered, failed), plus
+    Patron's before Twilio has it (pending) and when it must not go at all (opted out)."""
+
+    RECEIVED = "received", "Received"
+    PENDING = "pending", "Waiting to be sent"
+    QUEUED = "queued", "Queued at Twilio"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    UNDELIVERED = "undelivered", "Undelivered"
+    FAILED = "failed", "Failed"
+    OPTED_OUT = "opted_out", "Not sent: the customer opted out"
+
+
+class MessageText(models.Model):
+    """The SMS or WhatsApp message a message of a text channel arrived as or was sent as (through Twilio).
+
+    `sid` is Twilio's MessageSid, unique: a webhook Twilio delivers twice is stored once, and delivery reports find
+    the outgoing message by it. Outgoing ones keep their delivery state (each change is also a `ConversationEvent`),
+    so a failed send is visible and retried, never lost.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="text")
+    direction = models.CharField(max_length=3, choices=EmailDirection.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    # Empty until Twilio has accepted an outgoing message (NULLs do not collide in the unique index).
+    sid = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # Twilio's addresses: +14155550100 for SMS, whatsapp:+14155550100 for WhatsApp.
+    from_address = models.CharField(max_length=50, blank=True)
+    to_address = models.CharField(max_length=50, blank=True)
+    # Links to the pictures and files of an incoming message, on Twilio (not downloaded).
+    media = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, choices=TextStatus.choices)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"], name="support_text_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.channel} {self.sid or self.pk}"

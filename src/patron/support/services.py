@@ -11,6 +11,7 @@ once when the customer writes.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,6 +51,9 @@ MAX_MESSAGE_LENGTH = 2000
 MAX_MESSAGES_PER_MINUTE = 20
 RECENT_ORDERS = 5
 OPEN_FOR_PEOPLE = (ConversationStatus.OPEN, ConversationStatus.SNOOZED)
+# Channels whose messages are SMS or WhatsApp messages through Twilio (patron.support.text_channel).
+TEXT_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 # Further ahead than this is forgetting a conversation, not snoozing it.
 MAX_SNOOZE = timedelta(days=90)
 # The presets of the inbox's snooze control; "tomorrow" and "next week" mean 9:00 in the store's time zone.
@@ -113,6 +117,32 @@ def contact_for_email(email: str, *, name: str = "") -> Contact:
     return known if known is not None else contact_for(None, email=email, name=name)
 
 
+def clean_phone(phone: str) -> str:
+    """A phone number in E.164 (+14155550100); spaces, dots, dashes and brackets people type are dropped."""
+    cleaned = re.sub(r"[\s().-]", "", phone or "")
+    if cleaned.startswith("00"):
+        cleaned = "+" + cleaned[2:]
+    if not E164_RE.match(cleaned):
+        raise ValidationFailed(
+            "Enter a phone number in international format.",
+            fields={"phone": ["Enter the number with its country code, e.g. +14155550100."]},
+        )
+    return cleaned
+
+
+def contact_for_phone(phone: str, *, name: str = "") -> Contact:
+    """Who sent a text message: the contact already known by this number, else a new guest contact.
+
+    Accounts keep no phone number of their own (only their postal addresses do, and that may be the recipient's),
+    so a number never links a text to a customer's account; an agent can see the contact's orders once linked.
+    """
+    phone = clean_phone(phone)
+    known = Contact.objects.filter(phone=phone).order_by("pk").first()
+    if known is not None:
+        return known
+    return Contact.objects.create(phone=phone, name=" ".join(name.split())[:200])
+
+
 def remember_email(contact: Contact, email: str) -> None:
     """A guest's address (typed in the chat, or proven by their order), for the team to see and answer."""
     if contact.user_id is None and not contact.email:
@@ -134,6 +164,15 @@ def start_conversation(user: User | None, *, channel: str = Channel.WEB, email: 
 def start_email_conversation(contact: Contact) -> Conversation:
     """A conversation that began with an e-mail; it goes to people (the assistant answers web chat only)."""
     conversation = Conversation.objects.create(contact=contact, channel=Channel.EMAIL, token=secrets.token_urlsafe(32))
+    conversation.contact = contact
+    return conversation
+
+
+def start_text_conversation(contact: Contact, channel: str) -> Conversation:
+    """A conversation that began with an SMS or WhatsApp message; people answer it, as they answer e-mail."""
+    if channel not in TEXT_CHANNELS:
+        raise ValidationFailed("Not a text channel.", fields={"channel": ["Choose sms or whatsapp."]})
+    conversation = Conversation.objects.create(contact=contact, channel=channel, token=secrets.token_urlsafe(32))
     conversation.contact = contact
     return conversation
 
@@ -404,6 +443,11 @@ def link_order(conversation: Conversation, order: Order) -> None:
 def agent_reply(conversation: Conversation, body: str, *, actor: User | None) -> Message:
     """A member of staff answers the shopper; an unassigned conversation becomes theirs."""
     staff = staff_required(actor)
+    if conversation.channel in TEXT_CHANNELS:
+        from patron.support import text_channel
+
+        # Refused before anything is stored, with the text limit rather than the chat's: the agent shortens it.
+        text_channel.check_reply_length((body or "").strip())
     body = clean_text(body, "body")
     with transaction.atomic():
         message = add_message(conversation, Sender.AGENT, body, author=staff)
@@ -416,12 +460,26 @@ def agent_reply(conversation: Conversation, body: str, *, actor: User | None) ->
             from patron.support import email_channel
 
             email_channel.queue_reply(message)
+        elif conversation.channel in TEXT_CHANNELS:
+            # Sent through Twilio by a background task after the commit (or not at all to an opted-out number).
+            text_channel.queue_reply(message)
     return message
 
 
 def record_email_delivery(conversation: Conversation, old: str, new: str, *, note: str = "") -> None:
     """An agent's reply was e-mailed, or could not be: kept in the conversation's history with the reason."""
     _record(conversation, "email", old, new, actor=None, note=note)
+
+
+def record_text_delivery(conversation: Conversation, old: str, new: str, *, note: str = "") -> None:
+    """An agent's reply went out as an SMS or WhatsApp message, was delivered, failed, or was held back."""
+    _record(conversation, "text", old, new, actor=None, note=note)
+
+
+def record_text_opt_out(conversation: Conversation, channel: str, opted_out: bool, *, note: str) -> None:
+    """The customer sent STOP (or START) on a text channel: kept in the history of the conversation it came in."""
+    old, new = ("", channel) if opted_out else (channel, "")
+    _record(conversation, "opt_out", old, new, actor=None, note=note)
 
 
 def add_note(conversation: Conversation, body: str, *, actor: User | None) -> Message:

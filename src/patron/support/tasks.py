@@ -1,11 +1,12 @@
-"""Background jobs of support: snoozed conversations reopened when their snooze ends, and agents' replies e-mailed."""
+"""Background jobs of support: snoozed conversations reopened when their snooze ends, and agents' replies e-mailed
+or texted (SMS, WhatsApp)."""
 
 from __future__ import annotations
 
 from crontask import cron
 from django.tasks import task
 
-from patron.support import email_channel, services
+from patron.support import email_channel, services, text_channel
 
 
 @cron("* * * * *")
@@ -27,3 +28,16 @@ def send_reply_email(outgoing_id: int) -> bool:
 def retry_reply_emails() -> int:
     """Replies whose sending failed (or whose task was lost) go out again, a few times at most."""
     return email_channel.retry_unsent()
+
+
+@task
+def send_reply_text(outgoing_id: int) -> bool:
+    """An agent's reply on an SMS or WhatsApp conversation, sent to Twilio here so that the agent never waits on it."""
+    return text_channel.send_reply(outgoing_id)
+
+
+@cron("*/5 * * * *")
+@task
+def retry_reply_texts() -> int:
+    """Replies Twilio never accepted (an error, an outage, a lost task) go out again, a few times at most."""
+    return text_channel.retry_unsent()
