@@ -337,3 +337,13 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_SMS_FROM = os.environ.get("TWILIO_SMS_FROM", "")
 TWILIO_WHATSAPP_FROM = os.environ.get("TWILIO_WHATSAPP_FROM", "")
+# Facebook Messenger and Instagram Direct through Meta's Messenger Platform (docs/support.md, "Social messages"): the
+# app secret signs webhooks (X-Hub-Signature-256), the verify token answers Meta's subscription handshake, the Page
+# access token sends replies, and the Page and Instagram account ids say which recipients are the store's (a channel
+# whose id is empty is off). META_GRAPH_URL: the Graph API's address and version.
+META_APP_SECRET = os.environ.get("META_APP_SECRET", "")
+META_VERIFY_TOKEN = os.environ.get("META_VERIFY_TOKEN", "")
+META_PAGE_ACCESS_TOKEN = os.environ.get("META_PAGE_ACCESS_TOKEN", "")
+META_PAGE_ID = os.environ.get("META_PAGE_ID", "")
+META_INSTAGRAM_ID = os.environ.get("META_INSTAGRAM_ID", "")
+META_GRAPH_URL = os.environ.get("META_GRAPH_URL") or "https://graph.facebook.com/v21.0"

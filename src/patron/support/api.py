@@ -16,7 +16,7 @@ from pydantic import StringConstraints
 
 from patron.accounts.auth import JWTAuth, staff_required
 from patron.accounts.models import User
-from patron.support import chat, email_channel, services, text_channel
+from patron.support import chat, email_channel, services, social_channel, text_channel
 from patron.support.models import Channel, Conversation, Message, Ticket
 
 TOKEN_HEADER = "X-Support-Token"  # noqa: S105 (a header name)
@@ -165,6 +165,14 @@ class TwilioStatusOut(Schema):
     status: Literal["updated", "unchanged", "unknown"] = Field(
         description="`unchanged`: a late or repeated report; `unknown`: not a message Patron sent"
     )
+
+
+class MetaWebhookOut(Schema):
+    stored: int = Field(description="New customers' messages")
+    duplicates: int = Field(description="Messages already stored (Meta's retries)")
+    updated: int = Field(description="Delivery or read events that moved a reply's state forward")
+    unchanged: int = Field(description="Late or repeated delivery or read events")
+    ignored: int = Field(description="Echoes of the store's own messages, events for other recipients, other kinds")
 
 
 class TicketIn(Schema):
@@ -337,3 +345,32 @@ def twilio_status(request: HttpRequest) -> dict[str, str]:
         request.get_full_path(), request.POST, request.headers.get(text_channel.SIGNATURE_HEADER, "")
     )
     return {"status": status}
+
+
+@router.get(
+    "/meta/webhook",
+    url_name="meta_webhook",
+    summary="Meta's webhook verification handshake (Messenger, Instagram)",
+    description="Meta calls it when the app's webhook is subscribed: `hub.mode=subscribe`, `hub.verify_token` (must "
+    "equal META_VERIFY_TOKEN) and `hub.challenge`, answered as `text/plain`. A wrong token: 403 "
+    "`invalid_verify_token`; META_VERIFY_TOKEN unset: 403 `social_messages_disabled`.",
+)
+def meta_verify(request: HttpRequest) -> HttpResponse:
+    challenge = social_channel.verify_subscription(
+        request.GET.get("hub.mode", ""), request.GET.get("hub.verify_token", ""), request.GET.get("hub.challenge", "")
+    )
+    return HttpResponse(challenge, content_type="text/plain")
+
+
+@router.post(
+    "/meta/webhook",
+    response=MetaWebhookOut,
+    summary="Customers' Messenger and Instagram messages, and delivery and read events, from Meta's webhook",
+    description="Meta's JSON (`object` `page` or `instagram`, `entry[].messaging[]`), signed with "
+    f"`{social_channel.SIGNATURE_HEADER}: sha256=<HMAC-SHA256 of the raw body with META_APP_SECRET, hex>`. Unsigned "
+    "or forged: 403 `invalid_signature`, nothing stored; META_APP_SECRET unset: 403 `social_messages_disabled`. "
+    "Every well-signed delivery is answered 200 with what became of its events; the same `mid` twice is stored "
+    "once, echoes of the store's own messages are ignored, delivery and read events move replies forward only.",
+)
+def meta_webhook(request: HttpRequest) -> social_channel.WebhookResult:
+    return social_channel.receive_webhook(request.body, request.headers.get(social_channel.SIGNATURE_HEADER, ""))

@@ -20,7 +20,6 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
 from email import message_from_bytes, policy
 from email.headerregistry import Address
 from email.message import EmailMessage as ParsedEmail
@@ -35,17 +34,15 @@ from django.utils.crypto import salted_hmac
 
 from patron import webhooks
 from patron.errors import DomainError, NotAuthenticated, PermissionDenied, ValidationFailed
-from patron.support import services
+from patron.support import outbox, services
 from patron.support.models import (
     Channel,
     Contact,
     Conversation,
-    ConversationStatus,
     EmailDirection,
     EmailStatus,
     Message,
     MessageEmail,
-    Sender,
 )
 
 logger = logging.getLogger(__name__)
@@ -393,13 +390,7 @@ def _store(email: InboundEmail, sender: str) -> Received:
     conversation = thread_for(email)
     if conversation is None:
         conversation = services.start_email_conversation(services.contact_for_email(sender, name=email.sender_name))
-    locked = Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation.pk)
-    # add_message keeps the channel-independent rules (a snoozed conversation wakes when the customer writes).
-    message = services.add_message(locked, Sender.CUSTOMER, email.body)
-    if locked.status != ConversationStatus.OPEN:
-        # People answer e-mail (the assistant answers web chat only): a new or resolved conversation is theirs.
-        note = "e-mail received" if locked.status == ConversationStatus.PENDING else "the customer wrote again"
-        services.set_status(locked, ConversationStatus.OPEN, actor=None, note=note)
+    locked, message = services.add_incoming_message(conversation, email.body, received="e-mail received")
     MessageEmail.objects.create(
         message=message,
         direction=EmailDirection.INBOUND,
@@ -514,15 +505,9 @@ def send_reply(outgoing_id: int) -> bool:
 
 def retry_unsent(older_than_minutes: int = 5) -> int:
     """Send again the replies that failed, or whose task never ran, with attempts left; how many went out."""
-    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
-    waiting = list(
-        MessageEmail.objects.filter(
-            direction=EmailDirection.OUTBOUND,
-            status__in=(EmailStatus.QUEUED, EmailStatus.FAILED),
-            attempts__lt=MAX_SEND_ATTEMPTS,
-            created_at__lte=cutoff,
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)[:100]
+    unsent = MessageEmail.objects.filter(
+        direction=EmailDirection.OUTBOUND,
+        status__in=(EmailStatus.QUEUED, EmailStatus.FAILED),
+        attempts__lt=MAX_SEND_ATTEMPTS,
     )
-    return sum(send_reply(pk) for pk in waiting)
+    return outbox.retry_unsent(unsent, send_reply, older_than_minutes=older_than_minutes)

@@ -44,6 +44,27 @@ class Channel(models.TextChoices):
     PHONE = "phone", "Phone"
     SMS = "sms", "SMS"
     WHATSAPP = "whatsapp", "WhatsApp"
+    MESSENGER = "messenger", "Messenger"
+    INSTAGRAM = "instagram", "Instagram"
+
+
+class ContactIdentity(models.Model):
+    """A contact's id on a platform that knows people only by an id of its own (Messenger's page-scoped PSID,
+    Instagram's IGSID), unique per channel: the same sender always finds the same contact. No name or profile comes
+    with it; the contact is called "Messenger user …1234" until an agent links it to a customer."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="identities")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    external_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="support_identity_unique_per_channel")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.external_id}"
 
 
 class ConversationStatus(models.TextChoices):
@@ -300,3 +321,57 @@ class MessageText(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.channel} {self.sid or self.pk}"
+
+
+class SocialStatus(models.TextChoices):
+    """A Messenger or Instagram message's state: Meta reports sent (the Send API's answer), delivered and read; a reply
+    may also fail for a while (retried), be refused by Meta for good, or not be sent at all outside Meta's 24-hour
+    window."""
+
+    RECEIVED = "received", "Received"
+    PENDING = "pending", "Waiting to be sent"
+    SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
+    READ = "read", "Read"
+    FAILED = "failed", "Failed (sent again later)"
+    REJECTED = "rejected", "Refused by Meta"
+    WINDOW_CLOSED = "window_closed", "Not sent: outside Meta's 24-hour window"
+
+
+class MessageSocial(models.Model):
+    """The Messenger or Instagram message a message of a social channel arrived as or was sent as (Meta's Messenger
+    Platform).
+
+    `mid` is Meta's message id, unique: an event Meta delivers twice is stored once, and delivery and read events
+    find the outgoing message by it. Outgoing ones keep their delivery state (each change is also a
+    `ConversationEvent`), so a failed send is visible and retried, never lost.
+    """
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="social")
+    direction = models.CharField(max_length=3, choices=EmailDirection.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    # Empty until Meta has accepted an outgoing message (NULLs do not collide in the unique index).
+    mid = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # Page-scoped ids: the customer's PSID/IGSID and the store's Page or Instagram account id.
+    sender_id = models.CharField(max_length=64, blank=True)
+    recipient_id = models.CharField(max_length=64, blank=True)
+    # [{"type": "image", "url": "https://..."}] of an incoming message, on Meta's servers (not downloaded).
+    attachments = models.JSONField(default=list, blank=True)
+    # Meta's time of an incoming message: Meta's 24-hour window for replies runs from the customer's last one.
+    timestamp = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=13, choices=SocialStatus.choices)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    # When the Send API request began: delivery and read watermarks cover the messages sent up to them.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="support_social_status_idx"),
+            models.Index(fields=["channel", "sender_id"], name="support_social_sender_idx"),
+            models.Index(fields=["channel", "recipient_id"], name="support_social_recipient_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.channel} {self.mid or self.pk}"

@@ -20,7 +20,7 @@ from datetime import datetime, time, timedelta
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -35,6 +35,7 @@ from patron.orders.models import Order
 from patron.support.models import (
     Channel,
     Contact,
+    ContactIdentity,
     Conversation,
     ConversationEvent,
     ConversationStatus,
@@ -53,6 +54,8 @@ RECENT_ORDERS = 5
 OPEN_FOR_PEOPLE = (ConversationStatus.OPEN, ConversationStatus.SNOOZED)
 # Channels whose messages are SMS or WhatsApp messages through Twilio (patron.support.text_channel).
 TEXT_CHANNELS = (Channel.SMS, Channel.WHATSAPP)
+# Channels whose messages come through Meta's Messenger Platform (patron.support.social_channel).
+SOCIAL_CHANNELS = (Channel.MESSENGER, Channel.INSTAGRAM)
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 # Further ahead than this is forgetting a conversation, not snoozing it.
 MAX_SNOOZE = timedelta(days=90)
@@ -143,6 +146,23 @@ def contact_for_phone(phone: str, *, name: str = "") -> Contact:
     return Contact.objects.create(phone=phone, name=" ".join(name.split())[:200])
 
 
+def contact_for_identity(channel: str, external_id: str) -> Contact:
+    """Who wrote on a platform that knows people only by an id of its own (Messenger's PSID, Instagram's IGSID):
+    the contact with that id on that channel, else a new guest contact, called "Messenger user …1234" (no profile
+    is fetched) until an agent links it to a customer."""
+    found = ContactIdentity.objects.filter(channel=channel, external_id=external_id).select_related("contact").first()
+    if found is not None:
+        return found.contact
+    try:
+        with transaction.atomic():
+            contact = Contact.objects.create(name=f"{Channel(channel).label} user …{external_id[-4:]}")
+            ContactIdentity.objects.create(contact=contact, channel=channel, external_id=external_id)
+            return contact
+    except IntegrityError:
+        # The same sender's first two messages arrived at once: the other one created the contact.
+        return ContactIdentity.objects.select_related("contact").get(channel=channel, external_id=external_id).contact
+
+
 def remember_email(contact: Contact, email: str) -> None:
     """A guest's address (typed in the chat, or proven by their order), for the team to see and answer."""
     if contact.user_id is None and not contact.email:
@@ -172,6 +192,15 @@ def start_text_conversation(contact: Contact, channel: str) -> Conversation:
     """A conversation that began with an SMS or WhatsApp message; people answer it, as they answer e-mail."""
     if channel not in TEXT_CHANNELS:
         raise ValidationFailed("Not a text channel.", fields={"channel": ["Choose sms or whatsapp."]})
+    conversation = Conversation.objects.create(contact=contact, channel=channel, token=secrets.token_urlsafe(32))
+    conversation.contact = contact
+    return conversation
+
+
+def start_social_conversation(contact: Contact, channel: str) -> Conversation:
+    """A conversation that began with a Messenger or Instagram message; people answer it, as they answer texts."""
+    if channel not in SOCIAL_CHANNELS:
+        raise ValidationFailed("Not a social channel.", fields={"channel": ["Choose messenger or instagram."]})
     conversation = Conversation.objects.create(contact=contact, channel=channel, token=secrets.token_urlsafe(32))
     conversation.contact = contact
     return conversation
@@ -236,6 +265,32 @@ def add_message(
         # The customer did not wait for the snooze to end: they need an answer now.
         _wake(conversation, note=CUSTOMER_WROTE)
     return message
+
+
+def add_incoming_message(conversation: Conversation, body: str, *, received: str) -> tuple[Conversation, Message]:
+    """A customer's message from a channel people answer (e-mail, texts, social messages; the assistant answers web
+    chat only): the conversation, locked, becomes open for the team. A new one is recorded as `received`, a
+    resolved one as reopened; a snoozed one wakes (add_message). Inside the caller's transaction."""
+    locked = Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation.pk)
+    message = add_message(locked, Sender.CUSTOMER, body)
+    if locked.status != ConversationStatus.OPEN:
+        note = received if locked.status == ConversationStatus.PENDING else "the customer wrote again"
+        set_status(locked, ConversationStatus.OPEN, actor=None, note=note)
+    return locked, message
+
+
+def ongoing_conversation(
+    contact: Contact, channel: str, *, reopen_within: timedelta, now: datetime | None = None
+) -> Conversation | None:
+    """The contact's conversation on a channel that is still going: open, snoozed, or resolved less than
+    `reopen_within` ago (a customer writing again soon after is still talking about the same thing)."""
+    recent = (now or timezone.now()) - reopen_within
+    return (
+        Conversation.objects.filter(contact=contact, channel=channel)
+        .filter(~Q(status=ConversationStatus.RESOLVED) | Q(last_message_at__gte=recent))
+        .order_by("-last_message_at", "-pk")
+        .first()
+    )
 
 
 def check_rate(conversation: Conversation) -> None:
@@ -448,6 +503,10 @@ def agent_reply(conversation: Conversation, body: str, *, actor: User | None) ->
 
         # Refused before anything is stored, with the text limit rather than the chat's: the agent shortens it.
         text_channel.check_reply_length((body or "").strip())
+    elif conversation.channel in SOCIAL_CHANNELS:
+        from patron.support import social_channel
+
+        social_channel.check_reply_length((body or "").strip())
     body = clean_text(body, "body")
     with transaction.atomic():
         message = add_message(conversation, Sender.AGENT, body, author=staff)
@@ -463,6 +522,10 @@ def agent_reply(conversation: Conversation, body: str, *, actor: User | None) ->
         elif conversation.channel in TEXT_CHANNELS:
             # Sent through Twilio by a background task after the commit (or not at all to an opted-out number).
             text_channel.queue_reply(message)
+        elif conversation.channel in SOCIAL_CHANNELS:
+            # Sent to Meta's Send API by a background task after the commit (or not at all outside the 24-hour
+            # window, kept in the thread with why).
+            social_channel.queue_reply(message)
     return message
 
 
@@ -474,6 +537,11 @@ def record_email_delivery(conversation: Conversation, old: str, new: str, *, not
 def record_text_delivery(conversation: Conversation, old: str, new: str, *, note: str = "") -> None:
     """An agent's reply went out as an SMS or WhatsApp message, was delivered, failed, or was held back."""
     _record(conversation, "text", old, new, actor=None, note=note)
+
+
+def record_social_delivery(conversation: Conversation, old: str, new: str, *, note: str = "") -> None:
+    """An agent's reply went out on Messenger or Instagram, was delivered, read, failed, or was held back."""
+    _record(conversation, "social", old, new, actor=None, note=note)
 
 
 def record_text_opt_out(conversation: Conversation, channel: str, opted_out: bool, *, note: str) -> None:

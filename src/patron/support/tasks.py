@@ -1,12 +1,12 @@
-"""Background jobs of support: snoozed conversations reopened when their snooze ends, and agents' replies e-mailed
-or texted (SMS, WhatsApp)."""
+"""Background jobs of support: snoozed conversations reopened when their snooze ends, and agents' replies e-mailed,
+texted (SMS, WhatsApp) or sent on Messenger and Instagram."""
 
 from __future__ import annotations
 
 from crontask import cron
 from django.tasks import task
 
-from patron.support import email_channel, services, text_channel
+from patron.support import email_channel, services, social_channel, text_channel
 
 
 @cron("* * * * *")
@@ -41,3 +41,17 @@ def send_reply_text(outgoing_id: int) -> bool:
 def retry_reply_texts() -> int:
     """Replies Twilio never accepted (an error, an outage, a lost task) go out again, a few times at most."""
     return text_channel.retry_unsent()
+
+
+@task
+def send_reply_social(outgoing_id: int) -> bool:
+    """An agent's reply on a Messenger or Instagram conversation, sent to Meta's Send API here so that the agent never
+    waits on it."""
+    return social_channel.send_reply(outgoing_id)
+
+
+@cron("*/5 * * * *")
+@task
+def retry_reply_social() -> int:
+    """Replies Meta never accepted (a transient error, an outage, a lost task) go out again, a few times at most."""
+    return social_channel.retry_unsent()

@@ -23,7 +23,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -34,16 +33,14 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from patron.errors import PermissionDenied, ValidationFailed
-from patron.support import services
+from patron.support import outbox, services
 from patron.support.models import (
     Channel,
     Contact,
     Conversation,
-    ConversationStatus,
     EmailDirection,
     Message,
     MessageText,
-    Sender,
     TextStatus,
 )
 
@@ -246,24 +243,13 @@ def receive(text: InboundText) -> Received:
 
 def thread_for(contact: Contact, channel: str, now: Any = None) -> Conversation | None:
     """The contact's conversation on this channel that is still going: open, snoozed, or recently resolved."""
-    recent = (now or timezone.now()) - REOPEN_WITHIN
-    return (
-        Conversation.objects.filter(contact=contact, channel=channel)
-        .filter(~Q(status=ConversationStatus.RESOLVED) | Q(last_message_at__gte=recent))
-        .order_by("-last_message_at", "-pk")
-        .first()
-    )
+    return services.ongoing_conversation(contact, channel, reopen_within=REOPEN_WITHIN, now=now)
 
 
 def _store(text: InboundText) -> Received:
     contact = services.contact_for_phone(text.phone, name=text.profile_name)
     conversation = thread_for(contact, text.channel) or services.start_text_conversation(contact, text.channel)
-    locked = Conversation.objects.select_for_update(of=("self",)).select_related("contact").get(pk=conversation.pk)
-    # add_message keeps the channel-independent rules (a snoozed conversation wakes when the customer writes).
-    message = services.add_message(locked, Sender.CUSTOMER, message_body(text))
-    if locked.status != ConversationStatus.OPEN:
-        note = "text message received" if locked.status == ConversationStatus.PENDING else "the customer wrote again"
-        services.set_status(locked, ConversationStatus.OPEN, actor=None, note=note)
+    locked, message = services.add_incoming_message(conversation, message_body(text), received="text message received")
     MessageText.objects.create(
         message=message,
         direction=EmailDirection.INBOUND,
@@ -323,15 +309,12 @@ def record_status(sid: str, status: str, *, error_code: str = "") -> str:
         )
         if outgoing is None:
             return "unknown"
-        if PROGRESS.get(TextStatus(status), 0) <= PROGRESS.get(TextStatus(outgoing.status), 0):
-            return "unchanged"
-        old = outgoing.status
-        outgoing.status = status
+        error = None
         if status in (TextStatus.FAILED, TextStatus.UNDELIVERED):
-            outgoing.error = f"Twilio error {error_code}" if error_code else "Twilio could not deliver it"
-        outgoing.save(update_fields=["status", "error"])
-        note = f"{sid}: {outgoing.error}" if status in (TextStatus.FAILED, TextStatus.UNDELIVERED) else sid
-        services.record_text_delivery(outgoing.message.conversation, old, status, note=note)
+            error = f"Twilio error {error_code}" if error_code else "Twilio could not deliver it"
+        note = f"{sid}: {error}" if error else sid
+        if not outbox.advance(outgoing, status, PROGRESS, record=services.record_text_delivery, note=note, error=error):
+            return "unchanged"
     return "updated"
 
 
@@ -460,16 +443,10 @@ def send_reply(outgoing_id: int) -> bool:
 
 def retry_unsent(older_than_minutes: int = 5) -> int:
     """Send again the replies Twilio never accepted (failed, or whose task never ran), with attempts left."""
-    cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
-    waiting = list(
-        MessageText.objects.filter(
-            direction=EmailDirection.OUTBOUND,
-            sid__isnull=True,
-            status__in=(TextStatus.PENDING, TextStatus.FAILED),
-            attempts__lt=MAX_SEND_ATTEMPTS,
-            created_at__lte=cutoff,
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)[:100]
+    unsent = MessageText.objects.filter(
+        direction=EmailDirection.OUTBOUND,
+        sid__isnull=True,
+        status__in=(TextStatus.PENDING, TextStatus.FAILED),
+        attempts__lt=MAX_SEND_ATTEMPTS,
     )
-    return sum(send_reply(pk) for pk in waiting)
+    return outbox.retry_unsent(unsent, send_reply, older_than_minutes=older_than_minutes)

@@ -79,7 +79,9 @@ def _thread(conversation: Conversation | None, *, private: bool = False) -> list
     if conversation is None:
         return []
     found = conversation.messages.all() if private else services.public_messages(conversation)
-    latest = list(found.select_related("author", "email", "text").order_by("-created_at", "-pk")[:THREAD_LIMIT])
+    latest = list(
+        found.select_related("author", "email", "text", "social").order_by("-created_at", "-pk")[:THREAD_LIMIT]
+    )
     return latest[::-1]
 
 
