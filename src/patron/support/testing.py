@@ -1,5 +1,5 @@
-"""Helpers for tests of the text channels: a local stand-in for Twilio's Messages API, and webhooks signed as Twilio
-signs them (with the SDK's own RequestValidator)."""
+"""Helpers for tests of the text and social channels: local stand-ins for Twilio's Messages API and Meta's Graph API
+(Send API), and webhooks signed as Twilio (with the SDK's own RequestValidator) and Meta sign them."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import json
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,11 +21,15 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
-from patron.support import text_channel
+from patron.support import social_channel, text_channel
 
 STUB_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 STUB_AUTH_TOKEN = "patron-stub-auth-token"  # noqa: S105 (a fake token the stub accepts)
 TWILIO_API = "https://api.twilio.com"
+STUB_PAGE_ID = "104560000000001"
+STUB_INSTAGRAM_ID = "17841400000000001"
+STUB_PAGE_TOKEN = "patron-stub-page-access-token"  # noqa: S105 (a fake token the stub accepts)
+STUB_APP_SECRET = "patron-stub-app-secret"  # noqa: S105 (a fake secret)
 
 
 @dataclass
@@ -33,7 +37,11 @@ class StubRequest:
     method: str
     path: str
     headers: dict[str, str]
+    # The form fields of a form-encoded body (Twilio's SDK).
     params: dict[str, str]
+    query: dict[str, str] = field(default_factory=dict)
+    # The body of a JSON request (the Graph API).
+    json: Any = None
 
 
 @dataclass
@@ -81,18 +89,22 @@ class TwilioStub:
         return [r.params for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")]
 
 
-def _handler(stub: TwilioStub) -> type[BaseHTTPRequestHandler]:
+def _handler(answer: Callable[[StubRequest], tuple[int, dict[str, Any]]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length).decode()
+            path, _, query = self.path.partition("?")
+            is_json = (self.headers.get("Content-Type") or "").startswith("application/json")
             request = StubRequest(
                 method="POST",
-                path=self.path.split("?", 1)[0],
+                path=path,
                 headers={name.lower(): value for name, value in self.headers.items()},
-                params=dict(parse_qsl(body, keep_blank_values=True)),
+                params={} if is_json else dict(parse_qsl(body, keep_blank_values=True)),
+                query=dict(parse_qsl(query, keep_blank_values=True)),
+                json=json.loads(body or "null") if is_json else None,
             )
-            status, reply = stub.answer(request)
+            status, reply = answer(request)
             payload = json.dumps(reply).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -104,6 +116,20 @@ def _handler(stub: TwilioStub) -> type[BaseHTTPRequestHandler]:
             """Quiet: the stub's requests are asserted on, not logged."""
 
     return Handler
+
+
+@contextmanager
+def _serving(answer: Callable[[StubRequest], tuple[int, dict[str, Any]]]) -> Iterator[str]:
+    """Serve `answer` on a free loopback port for the duration; yields the server's base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(answer))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 class LoopbackHttpClient(TwilioHttpClient):
@@ -123,23 +149,18 @@ class LoopbackHttpClient(TwilioHttpClient):
 def running_twilio_stub() -> Iterator[TwilioStub]:
     """Serve the stub on a free loopback port and send the SDK's requests there for the duration."""
     stub = TwilioStub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    stub.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
     saved = text_channel.make_http_client
+    with _serving(stub.answer) as base_url:
+        stub.base_url = base_url
 
-    def loopback() -> HttpClient:
-        return LoopbackHttpClient(stub.base_url)
+        def loopback() -> HttpClient:
+            return LoopbackHttpClient(stub.base_url)
 
-    text_channel.make_http_client = loopback
-    try:
-        yield stub
-    finally:
-        text_channel.make_http_client = saved
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        text_channel.make_http_client = loopback
+        try:
+            yield stub
+        finally:
+            text_channel.make_http_client = saved
 
 
 def twilio_signature(path: str, params: dict[str, str], *, token: str = STUB_AUTH_TOKEN) -> str:
@@ -154,3 +175,71 @@ def deliver_twilio_webhook(
     given = twilio_signature(path, params, token=token) if signature is None else signature
     headers = {text_channel.SIGNATURE_HEADER: given} if given else {}
     return client.post(path, urlencode(params), content_type="application/x-www-form-urlencoded", headers=headers)
+
+
+# --- Meta ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GraphStub:
+    """Answers the Send API like Meta's Graph API: POST /me/messages (the Page of the token) and
+    POST /<instagram id>/messages, checking the Page access token (`access_token` in the query) and the body, with
+    `{"recipient_id", "message_id"}`; errors as Graph errors (`{"error": {"message", "type", "code", ...}}`). Keeps
+    every request it saw."""
+
+    base_url: str = ""
+    requests: list[StubRequest] = field(default_factory=list)
+    # A status and Graph error body to answer the next request with, to play an outage or a refusal.
+    fail_next: tuple[int, dict[str, Any]] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, request: StubRequest) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.requests.append(request)
+            if request.query.get("access_token") != STUB_PAGE_TOKEN:
+                return 400, graph_error(190, "Invalid OAuth access token - Cannot parse access token", "OAuthException")
+            if self.fail_next is not None:
+                status, body = self.fail_next
+                self.fail_next = None
+                return status, body
+            if request.path not in ("/me/messages", f"/{STUB_INSTAGRAM_ID}/messages"):
+                return 400, graph_error(100, "Unsupported post request.", "GraphMethodException")
+            payload = request.json if isinstance(request.json, dict) else {}
+            recipient = (payload.get("recipient") or {}).get("id")
+            text = (payload.get("message") or {}).get("text")
+            if not recipient or not isinstance(text, str) or payload.get("messaging_type") != "RESPONSE":
+                return 400, graph_error(100, "(#100) Invalid parameter", "OAuthException")
+            prefix = "m_" if request.path == "/me/messages" else "aWdf"
+            return 200, {"recipient_id": recipient, "message_id": prefix + secrets.token_urlsafe(24)}
+
+    def messages(self) -> list[dict[str, Any]]:
+        """What the store asked Meta to send: the JSON bodies, with the path and token they went to."""
+        return [
+            {**(r.json or {}), "path": r.path, "access_token": r.query.get("access_token")}
+            for r in self.requests
+            if r.path.endswith("/messages")
+        ]
+
+
+def graph_error(code: int, message: str, kind: str = "OAuthException", **extra: Any) -> dict[str, Any]:
+    """A Graph API error body as Meta writes it."""
+    return {"error": {"message": message, "type": kind, "code": code, "fbtrace_id": "AbCdEf123", **extra}}
+
+
+@contextmanager
+def running_graph_stub() -> Iterator[GraphStub]:
+    """Serve the stub on a free loopback port; point META_GRAPH_URL at `stub.base_url` for the duration."""
+    stub = GraphStub()
+    with _serving(stub.answer) as base_url:
+        stub.base_url = base_url
+        yield stub
+
+
+def deliver_meta_webhook(
+    client: Client, path: str, payload: dict[str, Any], *, signature: str | None = None, secret: str = STUB_APP_SECRET
+) -> Any:
+    """POST a JSON webhook as Meta does, signed with the app secret; `signature=""` sends none."""
+    body = json.dumps(payload).encode()
+    given = social_channel.signature(body, secret) if signature is None else signature
+    headers = {social_channel.SIGNATURE_HEADER: given} if given else {}
+    return client.post(path, body, content_type="application/json", headers=headers)
