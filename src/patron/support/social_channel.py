@@ -302,11 +302,8 @@ def _store(inbound: InboundSocial) -> Message:
 def record_progress(channel: str, customer: str, report: dict[str, Any], status: str) -> str:
     """A delivery or read event for the store's messages to `customer`: those it names (`mids`, Instagram's `mid`)
     and those sent up to its `watermark` move forward to `status`; `updated`, `unchanged` or `ignored`."""
-    mids = (
-        [mid for mid in report.get("mids") or [] if isinstance(mid, str)][:100]
-        if isinstance(report.get("mids"), list)
-        else []
-    )
+    listed = report.get("mids")
+    mids = [mid for mid in listed[:100] if isinstance(mid, str)] if isinstance(listed, list) else []
     if isinstance(report.get("mid"), str):
         mids.append(report["mid"])
     watermark = _moment(report.get("watermark"), timezone.now())
