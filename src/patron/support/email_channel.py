@@ -56,6 +56,9 @@ MAX_HEADER_ID_CHARS = 255
 MAX_REFERENCES = 20
 MAX_ATTACHMENT_NAMES = 20
 MAX_SEND_ATTEMPTS = 5
+# Agents' e-mail replies are kept in the thread like any message, so the thread's limit is theirs too.
+MAX_REPLY_CHARS = services.MAX_MESSAGE_LENGTH
+REPLY_MEDIUM = "e-mail"
 TRUNCATED = "\n\n[… the rest of this e-mail was cut]"
 NO_TEXT = "(This e-mail has no text.)"
 REFERENCE_SALT = "patron.support.email_channel.reference"

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Protocol
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -495,18 +496,47 @@ def link_order(conversation: Conversation, order: Order) -> None:
 # --- The team's side -------------------------------------------------------------------------------
 
 
+class OutboundChannel(Protocol):
+    """A channel module that carries agents' replies out (e-mail, text messages, social messages)."""
+
+    REPLY_MEDIUM: str
+    MAX_REPLY_CHARS: int
+
+    def queue_reply(self, message: Message) -> object: ...
+
+
+def outbound_channel(channel: str) -> OutboundChannel | None:
+    """The module that sends agents' replies on `channel`; None for the chat and the API, whose customers read
+    the thread itself."""
+    # Imported here: each channel module builds on this one.
+    from patron.support import email_channel, social_channel, text_channel
+
+    modules: dict[str, OutboundChannel] = {
+        Channel.EMAIL: email_channel,
+        **dict.fromkeys(TEXT_CHANNELS, text_channel),
+        **dict.fromkeys(SOCIAL_CHANNELS, social_channel),
+    }
+    return modules.get(channel)
+
+
+def _check_reply_length(body: str, outbound: OutboundChannel) -> None:
+    """Refused before anything is stored, with the channel's own limit: the agent shortens it."""
+    limit = outbound.MAX_REPLY_CHARS
+    if len(body) > limit:
+        raise ValidationFailed(
+            f"Replies by {outbound.REPLY_MEDIUM} can be at most {limit} characters; this one has {len(body)}. "
+            "Shorten it or send it in parts.",
+            fields={"body": [f"At most {limit} characters for {outbound.REPLY_MEDIUM}."]},
+        )
+
+
 def agent_reply(conversation: Conversation, body: str, *, actor: User | None) -> Message:
-    """A member of staff answers the shopper; an unassigned conversation becomes theirs."""
+    """A member of staff answers the shopper; an unassigned conversation becomes theirs. On channels other than
+    the chat the reply is sent by a background task after the commit (see each channel module)."""
     staff = staff_required(actor)
-    if conversation.channel in TEXT_CHANNELS:
-        from patron.support import text_channel
-
-        # Refused before anything is stored, with the text limit rather than the chat's: the agent shortens it.
-        text_channel.check_reply_length((body or "").strip())
-    elif conversation.channel in SOCIAL_CHANNELS:
-        from patron.support import social_channel
-
-        social_channel.check_reply_length((body or "").strip())
+    outbound = outbound_channel(conversation.channel)
+    if outbound is not None:
+        _check_reply_length((body or "").strip(), outbound)
     body = clean_text(body, "body")
     with transaction.atomic():
         message = add_message(conversation, Sender.AGENT, body, author=staff)
@@ -514,18 +544,8 @@ def agent_reply(conversation: Conversation, body: str, *, actor: User | None) ->
             assign(conversation, staff, actor=staff)
         if conversation.status != ConversationStatus.OPEN:
             set_status(conversation, ConversationStatus.OPEN, actor=staff, note="agent replied")
-        if conversation.channel == Channel.EMAIL:
-            # Imported here: the e-mail channel builds on this module. The e-mail goes out after the commit.
-            from patron.support import email_channel
-
-            email_channel.queue_reply(message)
-        elif conversation.channel in TEXT_CHANNELS:
-            # Sent through Twilio by a background task after the commit (or not at all to an opted-out number).
-            text_channel.queue_reply(message)
-        elif conversation.channel in SOCIAL_CHANNELS:
-            # Sent to Meta's Send API by a background task after the commit (or not at all outside the 24-hour
-            # window, kept in the thread with why).
-            social_channel.queue_reply(message)
+        if outbound is not None:
+            outbound.queue_reply(message)
     return message
 
 

@@ -55,6 +55,7 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 OBJECT_CHANNELS = {"page": Channel.MESSENGER, "instagram": Channel.INSTAGRAM}
 # Meta's limit for a Messenger text message (Instagram's own is stricter: 1,000 bytes; Meta refuses longer ones).
 MAX_REPLY_CHARS = 2000
+REPLY_MEDIUM = "Messenger and Instagram"
 MAX_BODY_CHARS = 5000
 MAX_ATTACHMENTS = 10
 MAX_URL_CHARS = 2000
@@ -327,17 +328,6 @@ def record_progress(channel: str, customer: str, report: dict[str, Any], status:
 
 
 # --- Sending agents' replies -----------------------------------------------------------------------------------
-
-
-def check_reply_length(body: str) -> None:
-    if len(body) > MAX_REPLY_CHARS:
-        message = (
-            f"A Messenger or Instagram message can be at most {MAX_REPLY_CHARS} characters; this one has {len(body)}. "
-            "Shorten it or send it in parts."
-        )
-        raise ValidationFailed(
-            message, fields={"body": [f"At most {MAX_REPLY_CHARS} characters for Messenger and Instagram."]}
-        )
 
 
 def _customer_id(conversation: Conversation) -> str:

@@ -50,6 +50,7 @@ SIGNATURE_HEADER = "X-Twilio-Signature"
 WHATSAPP_PREFIX = "whatsapp:"
 # Twilio's own limit for one message's body (it splits a long SMS into segments up to this).
 MAX_REPLY_CHARS = 1600
+REPLY_MEDIUM = "SMS and WhatsApp"
 MAX_BODY_CHARS = 5000
 MAX_MEDIA = 10
 MAX_SEND_ATTEMPTS = 5
@@ -319,17 +320,6 @@ def record_status(sid: str, status: str, *, error_code: str = "") -> str:
 
 
 # --- Sending agents' replies -----------------------------------------------------------------------------------
-
-
-def check_reply_length(body: str) -> None:
-    if len(body) > MAX_REPLY_CHARS:
-        message = (
-            f"A text message can be at most {MAX_REPLY_CHARS} characters; this one has {len(body)}. "
-            "Shorten it or send it in parts."
-        )
-        raise ValidationFailed(
-            message, fields={"body": [f"At most {MAX_REPLY_CHARS} characters for SMS and WhatsApp."]}
-        )
 
 
 def _opted_out_reason(contact: Contact, channel: str) -> str:
