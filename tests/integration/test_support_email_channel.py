@@ -23,7 +23,7 @@ from patron.support.models import (
     Conversation,
     ConversationEvent,
     ConversationStatus,
-    EmailDirection,
+    Direction,
     EmailStatus,
     Message,
     MessageEmail,
@@ -115,7 +115,7 @@ def test_a_signed_email_starts_an_open_email_conversation_for_its_sender(client:
     assert (message.sender, message.body) == (Sender.CUSTOMER, "Hello, my parcel has not arrived yet.")
     stored = MessageEmail.objects.get(message=message)
     assert (stored.direction, stored.message_id_header, stored.subject, stored.from_address) == (
-        EmailDirection.INBOUND,
+        Direction.INBOUND,
         "<first@example.net>",
         "Where is my parcel?",
         "jane@example.net",
@@ -395,7 +395,7 @@ def test_an_agents_reply_is_emailed_through_smtp_with_threading_headers(
     assert sent["In-Reply-To"] == "<ask-2@example.net>"
     assert sent["References"].split() == ["<ask-1@example.net>", "<ask-2@example.net>"]
     assert sent.get_content().strip() == text
-    assert (outgoing.direction, outgoing.status, outgoing.attempts) == (EmailDirection.OUTBOUND, EmailStatus.SENT, 1)
+    assert (outgoing.direction, outgoing.status, outgoing.attempts) == (Direction.OUTBOUND, EmailStatus.SENT, 1)
     assert outgoing.sent_at is not None
     assert ConversationEvent.objects.filter(conversation=conversation, field="email", to_value="sent").exists()
 
@@ -426,7 +426,7 @@ def test_a_private_note_sends_nothing(
     agent_replies(first.conversation, staff, "Customer sounds upset.", django_capture_on_commit_callbacks, private=True)
 
     assert smtp_inbox.messages == []
-    assert not MessageEmail.objects.filter(direction=EmailDirection.OUTBOUND).exists()
+    assert not MessageEmail.objects.filter(direction=Direction.OUTBOUND).exists()
 
 
 def test_replies_on_web_chat_conversations_are_not_emailed(

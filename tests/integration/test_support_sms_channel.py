@@ -22,7 +22,7 @@ from patron.support.models import (
     Conversation,
     ConversationEvent,
     ConversationStatus,
-    EmailDirection,
+    Direction,
     Message,
     MessageText,
     Sender,
@@ -120,7 +120,7 @@ def test_a_signed_sms_from_a_new_number_starts_an_open_conversation(client: Clie
     assert (message.sender, message.body) == (Sender.CUSTOMER, "Hi, where is my parcel?")
     stored = MessageText.objects.get(message=message)
     assert (stored.direction, stored.channel, stored.sid, stored.from_address, stored.to_address, stored.status) == (
-        EmailDirection.INBOUND,
+        Direction.INBOUND,
         Channel.SMS,
         "SM" + "a" * 32,
         JANE,
@@ -338,7 +338,7 @@ def test_an_agents_reply_is_sent_through_twilio_and_its_sid_recorded(
     assert sent["StatusCallback"] == "https://shop.example.com" + STATUS
     outgoing = MessageText.objects.get(message=reply)
     assert outgoing.sid is not None and outgoing.sid.startswith("SM")
-    assert (outgoing.direction, outgoing.status, outgoing.attempts) == (EmailDirection.OUTBOUND, TextStatus.QUEUED, 1)
+    assert (outgoing.direction, outgoing.status, outgoing.attempts) == (Direction.OUTBOUND, TextStatus.QUEUED, 1)
     assert outgoing.sent_at is not None
     assert ConversationEvent.objects.filter(
         conversation=first.conversation, field="text", to_value=TextStatus.QUEUED, note=outgoing.sid
@@ -480,7 +480,7 @@ def test_a_private_note_is_never_sent(
     agent_replies(first.conversation, staff, "Customer sounds upset.", django_capture_on_commit_callbacks, private=True)
 
     assert twilio.messages() == []
-    assert not MessageText.objects.filter(direction=EmailDirection.OUTBOUND).exists()
+    assert not MessageText.objects.filter(direction=Direction.OUTBOUND).exists()
 
 
 def test_a_too_long_reply_is_refused_with_a_clear_error(

@@ -25,7 +25,7 @@ from patron.support.models import (
     Conversation,
     ConversationEvent,
     ConversationStatus,
-    EmailDirection,
+    Direction,
     Message,
     MessageSocial,
     Sender,
@@ -186,7 +186,7 @@ def test_a_signed_messenger_message_from_a_new_psid_starts_an_open_conversation(
     assert (message.sender, message.body) == (Sender.CUSTOMER, "Hi, where is my parcel?")
     stored = MessageSocial.objects.get(message=message)
     assert (stored.direction, stored.channel, stored.mid, stored.sender_id, stored.recipient_id, stored.status) == (
-        EmailDirection.INBOUND,
+        Direction.INBOUND,
         Channel.MESSENGER,
         "m_first",
         JANE,
@@ -359,7 +359,7 @@ def test_an_agents_reply_is_posted_to_the_send_api_and_its_message_id_recorded(
     outgoing = MessageSocial.objects.get(message=reply)
     assert outgoing.mid is not None and outgoing.mid.startswith("m_")
     assert (outgoing.direction, outgoing.status, outgoing.attempts, outgoing.error) == (
-        EmailDirection.OUTBOUND,
+        Direction.OUTBOUND,
         SocialStatus.SENT,
         1,
         "",
@@ -532,7 +532,7 @@ def test_a_private_note_is_never_sent(
     agent_replies(first.conversation, staff, "Customer sounds upset.", django_capture_on_commit_callbacks, private=True)
 
     assert graph.messages() == []
-    assert not MessageSocial.objects.filter(direction=EmailDirection.OUTBOUND).exists()
+    assert not MessageSocial.objects.filter(direction=Direction.OUTBOUND).exists()
 
 
 def test_a_too_long_reply_is_refused_with_a_clear_error(
@@ -591,9 +591,7 @@ def test_a_reply_whose_window_closed_before_it_was_sent_is_held_back(
     first = received(client, message_event("Hello?", ago=timedelta(hours=23, minutes=59)))
     with django_capture_on_commit_callbacks(execute=False):  # the task is lost: the retry job sends it later
         reply = services.agent_reply(first.conversation, "Sorry for the wait.", actor=staff)
-    MessageSocial.objects.filter(direction=EmailDirection.INBOUND).update(
-        timestamp=timezone.now() - timedelta(hours=25)
-    )
+    MessageSocial.objects.filter(direction=Direction.INBOUND).update(timestamp=timezone.now() - timedelta(hours=25))
     MessageSocial.objects.filter(message=reply).update(created_at=timezone.now() - timedelta(minutes=10))
 
     assert social_channel.retry_unsent() == 0

@@ -39,7 +39,7 @@ from patron.support.models import (
     Channel,
     Contact,
     Conversation,
-    EmailDirection,
+    Direction,
     EmailStatus,
     Message,
     MessageEmail,
@@ -396,7 +396,7 @@ def _store(email: InboundEmail, sender: str) -> Received:
     locked, message = services.add_incoming_message(conversation, email.body, received="e-mail received")
     MessageEmail.objects.create(
         message=message,
-        direction=EmailDirection.INBOUND,
+        direction=Direction.INBOUND,
         message_id_header=email.message_id,
         in_reply_to=email.in_reply_to,
         references=" ".join(email.references),
@@ -434,7 +434,7 @@ def queue_reply(message: Message) -> MessageEmail | None:
         return None
     contact: Contact = conversation.contact
     last_in = (
-        MessageEmail.objects.filter(message__conversation=conversation, direction=EmailDirection.INBOUND)
+        MessageEmail.objects.filter(message__conversation=conversation, direction=Direction.INBOUND)
         .order_by("-message__created_at", "-pk")
         .first()
     )
@@ -442,7 +442,7 @@ def queue_reply(message: Message) -> MessageEmail | None:
     subject = conversation_subject(conversation) or f"Your message to {settings.STORE_NAME}"
     outgoing = MessageEmail.objects.create(
         message=message,
-        direction=EmailDirection.OUTBOUND,
+        direction=Direction.OUTBOUND,
         message_id_header=new_message_id(conversation.pk),
         in_reply_to=last_in.message_id_header if last_in else "",
         references=" ".join(references[-MAX_REFERENCES:]),
@@ -479,7 +479,7 @@ def send_reply(outgoing_id: int) -> bool:
         outgoing = (
             MessageEmail.objects.select_for_update(of=("self",))
             .select_related("message__conversation__contact")
-            .filter(pk=outgoing_id, direction=EmailDirection.OUTBOUND)
+            .filter(pk=outgoing_id, direction=Direction.OUTBOUND)
             .first()
         )
         if outgoing is None or outgoing.status == EmailStatus.SENT:
@@ -509,7 +509,7 @@ def send_reply(outgoing_id: int) -> bool:
 def retry_unsent(older_than_minutes: int = 5) -> int:
     """Send again the replies that failed, or whose task never ran, with attempts left; how many went out."""
     unsent = MessageEmail.objects.filter(
-        direction=EmailDirection.OUTBOUND,
+        direction=Direction.OUTBOUND,
         status__in=(EmailStatus.QUEUED, EmailStatus.FAILED),
         attempts__lt=MAX_SEND_ATTEMPTS,
     )

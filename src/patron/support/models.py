@@ -231,7 +231,7 @@ class Article(models.Model):
         return self.title
 
 
-class EmailDirection(models.TextChoices):
+class Direction(models.TextChoices):
     INBOUND = "in", "Received"
     OUTBOUND = "out", "Sent"
 
@@ -243,7 +243,21 @@ class EmailStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class MessageEmail(models.Model):
+class DeliveredMessage(models.Model):
+    """What every channel's record of a message keeps besides its own addresses and ids: its direction and, for an
+    outgoing one, its delivery (attempts, the last error, when it went). Each channel names its own states."""
+
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=500, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+
+
+class MessageEmail(DeliveredMessage):
     """The e-mail a message of the e-mail channel arrived in or was sent as: what threads replies back to it.
 
     `message_id_header` is unique, so the same e-mail delivered twice by the provider is stored once, and a reply naming
@@ -252,7 +266,6 @@ class MessageEmail(models.Model):
     """
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="email")
-    direction = models.CharField(max_length=3, choices=EmailDirection.choices)
     # The Message-ID header, <...> included (the `message_id` attribute is the foreign key to Message).
     message_id_header = models.CharField(max_length=255, unique=True)
     in_reply_to = models.CharField(max_length=255, blank=True)
@@ -264,10 +277,6 @@ class MessageEmail(models.Model):
     # Names of the attachments an incoming e-mail had (their content is not kept).
     attachments = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=10, choices=EmailStatus.choices)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"], name="support_email_status_idx")]
@@ -292,7 +301,7 @@ class TextStatus(models.TextChoices):
     OPTED_OUT = "opted_out", "Not sent: the customer opted out"
 
 
-class MessageText(models.Model):
+class MessageText(DeliveredMessage):
     """The SMS or WhatsApp message a message of a text channel arrived as or was sent as (through Twilio).
 
     `sid` is Twilio's MessageSid, unique: a webhook Twilio delivers twice is stored once, and delivery reports find
@@ -301,7 +310,6 @@ class MessageText(models.Model):
     """
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="text")
-    direction = models.CharField(max_length=3, choices=EmailDirection.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # Empty until Twilio has accepted an outgoing message (NULLs do not collide in the unique index).
     sid = models.CharField(max_length=64, unique=True, null=True, blank=True)
@@ -311,10 +319,6 @@ class MessageText(models.Model):
     # Links to the pictures and files of an incoming message, on Twilio (not downloaded).
     media = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=12, choices=TextStatus.choices)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [models.Index(fields=["status", "created_at"], name="support_text_status_idx")]
@@ -338,7 +342,7 @@ class SocialStatus(models.TextChoices):
     WINDOW_CLOSED = "window_closed", "Not sent: outside Meta's 24-hour window"
 
 
-class MessageSocial(models.Model):
+class MessageSocial(DeliveredMessage):
     """The Messenger or Instagram message a message of a social channel arrived as or was sent as (Meta's Messenger
     Platform).
 
@@ -348,7 +352,6 @@ class MessageSocial(models.Model):
     """
 
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="social")
-    direction = models.CharField(max_length=3, choices=EmailDirection.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices)
     # Empty until Meta has accepted an outgoing message (NULLs do not collide in the unique index).
     mid = models.CharField(max_length=255, unique=True, null=True, blank=True)
@@ -360,13 +363,9 @@ class MessageSocial(models.Model):
     # Meta's time of an incoming message: Meta's 24-hour window for replies runs from the customer's last one.
     timestamp = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=13, choices=SocialStatus.choices)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.CharField(max_length=500, blank=True)
-    # When the Send API request began: delivery and read watermarks cover the messages sent up to them.
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        # `sent_at` is when the Send API request began: delivery and read watermarks cover the replies sent up to it.
         indexes = [
             models.Index(fields=["status", "created_at"], name="support_social_status_idx"),
             models.Index(fields=["channel", "sender_id"], name="support_social_sender_idx"),

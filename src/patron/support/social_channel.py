@@ -42,7 +42,7 @@ from patron.support.models import (
     Channel,
     ContactIdentity,
     Conversation,
-    EmailDirection,
+    Direction,
     Message,
     MessageSocial,
     SocialStatus,
@@ -285,7 +285,7 @@ def _store(inbound: InboundSocial) -> Message:
     _, message = services.add_incoming_message(conversation, message_body(inbound), received=received)
     MessageSocial.objects.create(
         message=message,
-        direction=EmailDirection.INBOUND,
+        direction=Direction.INBOUND,
         channel=inbound.channel,
         mid=inbound.mid,
         sender_id=inbound.sender_id,
@@ -316,7 +316,7 @@ def record_progress(channel: str, customer: str, report: dict[str, Any], status:
         outgoing = list(
             MessageSocial.objects.select_for_update(of=("self",))
             .select_related("message__conversation")
-            .filter(named, direction=EmailDirection.OUTBOUND, channel=channel, recipient_id=customer)
+            .filter(named, direction=Direction.OUTBOUND, channel=channel, recipient_id=customer)
             .filter(mid__isnull=False, status__in=behind)
             .order_by("pk")
         )
@@ -334,7 +334,7 @@ def _customer_id(conversation: Conversation) -> str:
     """Whom a reply goes to: the sender of the customer's latest message in the conversation (a contact linked to
     several ids answers where they wrote), else the contact's id on the channel."""
     latest = (
-        MessageSocial.objects.filter(message__conversation=conversation, direction=EmailDirection.INBOUND)
+        MessageSocial.objects.filter(message__conversation=conversation, direction=Direction.INBOUND)
         .order_by("-timestamp", "-pk")
         .values_list("sender_id", flat=True)
         .first()
@@ -352,9 +352,9 @@ def _customer_id(conversation: Conversation) -> str:
 
 def window_closed(channel: str, customer: str, now: datetime | None = None) -> str:
     """Why a reply to `customer` may not be sent now (Meta's 24-hour window has closed), or "" when it may."""
-    last = MessageSocial.objects.filter(
-        direction=EmailDirection.INBOUND, channel=channel, sender_id=customer
-    ).aggregate(last=Max("timestamp"))["last"]
+    last = MessageSocial.objects.filter(direction=Direction.INBOUND, channel=channel, sender_id=customer).aggregate(
+        last=Max("timestamp")
+    )["last"]
     now = now or timezone.now()
     if last is not None and now - last <= STANDARD_WINDOW:
         return ""
@@ -380,7 +380,7 @@ def queue_reply(message: Message) -> MessageSocial | None:
     customer = _customer_id(conversation)
     outgoing = MessageSocial.objects.create(
         message=message,
-        direction=EmailDirection.OUTBOUND,
+        direction=Direction.OUTBOUND,
         channel=channel,
         sender_id=our_id(channel),
         recipient_id=customer,
@@ -470,7 +470,7 @@ def send_reply(outgoing_id: int) -> bool:
         outgoing = (
             MessageSocial.objects.select_for_update(of=("self",))
             .select_related("message__conversation")
-            .filter(pk=outgoing_id, direction=EmailDirection.OUTBOUND)
+            .filter(pk=outgoing_id, direction=Direction.OUTBOUND)
             .first()
         )
         if outgoing is None or outgoing.mid or outgoing.status not in (SocialStatus.PENDING, SocialStatus.FAILED):
@@ -525,7 +525,7 @@ def send_reply(outgoing_id: int) -> bool:
 def retry_unsent(older_than_minutes: int = 5) -> int:
     """Send again the replies Meta never accepted (a transient failure, or a task that never ran), attempts left."""
     unsent = MessageSocial.objects.filter(
-        direction=EmailDirection.OUTBOUND,
+        direction=Direction.OUTBOUND,
         mid__isnull=True,
         status__in=(SocialStatus.PENDING, SocialStatus.FAILED),
         attempts__lt=MAX_SEND_ATTEMPTS,

@@ -38,7 +38,7 @@ from patron.support.models import (
     Channel,
     Contact,
     Conversation,
-    EmailDirection,
+    Direction,
     Message,
     MessageText,
     TextStatus,
@@ -253,7 +253,7 @@ def _store(text: InboundText) -> Received:
     locked, message = services.add_incoming_message(conversation, message_body(text), received="text message received")
     MessageText.objects.create(
         message=message,
-        direction=EmailDirection.INBOUND,
+        direction=Direction.INBOUND,
         channel=text.channel,
         sid=text.sid,
         from_address=text.from_address,
@@ -305,7 +305,7 @@ def record_status(sid: str, status: str, *, error_code: str = "") -> str:
         outgoing = (
             MessageText.objects.select_for_update(of=("self",))
             .select_related("message__conversation")
-            .filter(sid=sid, direction=EmailDirection.OUTBOUND)
+            .filter(sid=sid, direction=Direction.OUTBOUND)
             .first()
         )
         if outgoing is None:
@@ -342,7 +342,7 @@ def queue_reply(message: Message) -> MessageText | None:
     channel = conversation.channel
     outgoing = MessageText.objects.create(
         message=message,
-        direction=EmailDirection.OUTBOUND,
+        direction=Direction.OUTBOUND,
         channel=channel,
         from_address=sender_for(channel),
         to_address=address_for(contact.phone, channel) if contact.phone else "",
@@ -382,7 +382,7 @@ def send_reply(outgoing_id: int) -> bool:
         outgoing = (
             MessageText.objects.select_for_update(of=("self",))
             .select_related("message__conversation__contact")
-            .filter(pk=outgoing_id, direction=EmailDirection.OUTBOUND)
+            .filter(pk=outgoing_id, direction=Direction.OUTBOUND)
             .first()
         )
         if outgoing is None or outgoing.sid or outgoing.status not in (TextStatus.PENDING, TextStatus.FAILED):
@@ -434,7 +434,7 @@ def send_reply(outgoing_id: int) -> bool:
 def retry_unsent(older_than_minutes: int = 5) -> int:
     """Send again the replies Twilio never accepted (failed, or whose task never ran), with attempts left."""
     unsent = MessageText.objects.filter(
-        direction=EmailDirection.OUTBOUND,
+        direction=Direction.OUTBOUND,
         sid__isnull=True,
         status__in=(TextStatus.PENDING, TextStatus.FAILED),
         attempts__lt=MAX_SEND_ATTEMPTS,
