@@ -66,6 +66,7 @@ def mount_routers() -> None:
     from patron.orders.api import shipping_router
     from patron.recommendations.api import router as recommendations_router
     from patron.reviews.api import router as reviews_router
+    from patron.success.api import router as success_router
     from patron.support.api import router as support_router
 
     api.add_router("/auth", accounts_router)
@@ -79,6 +80,7 @@ def mount_routers() -> None:
     api.add_router("/support", support_router)
     api.add_router("/reviews", reviews_router)
     api.add_router("/followups", followups_router)
+    api.add_router("/me", success_router)
 
 
 mount_routers()

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "patron.support",
     "patron.reviews",
     "patron.followups",
+    "patron.success",
     "patron.storefront",
     "patron.demo",
 ]
@@ -137,7 +138,7 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "accounts:profile"
+LOGIN_REDIRECT_URL = "success:dashboard"
 LOGOUT_REDIRECT_URL = "storefront:home"
 
 PASSWORD_HASHERS = [

@@ -14,6 +14,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("account/orders/", include("patron.orders.urls")),
+    # The account home is the customer-success dashboard; accounts (commerce core) must not import it.
+    path("account/", include("patron.success.urls")),
     path("account/", include("patron.accounts.urls")),
     path("cart/", include("patron.cart.urls")),
     path("payments/", include("patron.payments.urls")),

@@ -64,13 +64,13 @@ def test_register_form_has_labelled_inputs_with_autocomplete(client: Client) -> 
     assert "Create account</button>" in page
 
 
-def test_register_signs_in_and_lands_on_the_profile(client: Client) -> None:
+def test_register_signs_in_and_lands_on_the_account_home(client: Client) -> None:
     response = client.post(
         reverse("accounts:register"),
         {"name": "Grace Hopper", "email": "Grace@Example.com", "password1": PASSWORD, "password2": PASSWORD},
     )
     assert response.status_code == 302
-    assert response["Location"] == reverse("accounts:profile")
+    assert response["Location"] == reverse("success:dashboard")
     user = User.objects.get(email="grace@example.com")
     assert client.session[SESSION_KEY] == str(user.pk)
     assert user.password.startswith("argon2$")
@@ -119,7 +119,7 @@ def test_login_follows_only_local_next_urls(client: Client, ada: User) -> None:
     assert response["Location"] == "/account/addresses/"
     client.logout()
     response = client.post(url, {"email": ada.email, "password": PASSWORD, "next": "https://evil.example/"})
-    assert response["Location"] == reverse("accounts:profile")
+    assert response["Location"] == reverse("success:dashboard")
 
 
 def test_wrong_password_is_a_form_error(client: Client, ada: User) -> None:

@@ -225,4 +225,4 @@ def test_shared_pages_carry_placeholders_and_never_a_visitors_recommendations(
         assert "data-recommendation-id" not in html, path
     ada = make_user("ada@example.com")
     client.force_login(ada)
-    assert f"{WIDGET}?context=account" in client.get(reverse("accounts:profile")).content.decode()
+    assert f"{WIDGET}?context=account" in client.get(reverse("success:dashboard")).content.decode()
