@@ -392,7 +392,9 @@ def receive(raw: bytes) -> Received:
 def _store(email: InboundEmail, sender: str) -> Received:
     conversation = thread_for(email)
     if conversation is None:
-        conversation = services.start_email_conversation(services.contact_for_email(sender, name=email.sender_name))
+        conversation = services.start_channel_conversation(
+            services.contact_for_email(sender, name=email.sender_name), Channel.EMAIL
+        )
     locked, message = services.add_incoming_message(conversation, email.body, received="e-mail received")
     MessageEmail.objects.create(
         message=message,

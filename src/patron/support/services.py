@@ -182,29 +182,14 @@ def start_conversation(user: User | None, *, channel: str = Channel.WEB, email: 
     )
 
 
-def start_email_conversation(contact: Contact) -> Conversation:
-    """A conversation that began with an e-mail; it goes to people (the assistant answers web chat only)."""
-    conversation = Conversation.objects.create(contact=contact, channel=Channel.EMAIL, token=secrets.token_urlsafe(32))
-    conversation.contact = contact
-    return conversation
-
-
-def start_text_conversation(contact: Contact, channel: str) -> Conversation:
-    """A conversation that began with an SMS or WhatsApp message; people answer it, as they answer e-mail."""
-    if channel not in TEXT_CHANNELS:
-        raise ValidationFailed("Not a text channel.", fields={"channel": ["Choose sms or whatsapp."]})
-    conversation = Conversation.objects.create(contact=contact, channel=channel, token=secrets.token_urlsafe(32))
-    conversation.contact = contact
-    return conversation
-
-
-def start_social_conversation(contact: Contact, channel: str) -> Conversation:
-    """A conversation that began with a Messenger or Instagram message; people answer it, as they answer texts."""
-    if channel not in SOCIAL_CHANNELS:
-        raise ValidationFailed("Not a social channel.", fields={"channel": ["Choose messenger or instagram."]})
-    conversation = Conversation.objects.create(contact=contact, channel=channel, token=secrets.token_urlsafe(32))
-    conversation.contact = contact
-    return conversation
+def start_channel_conversation(contact: Contact, channel: str) -> Conversation:
+    """A conversation that began with an e-mail, a text or a social message: people answer it (the assistant
+    answers the web chat only), and their replies go out on the same channel."""
+    if outbound_channel(channel) is None:
+        raise ValidationFailed(
+            "Not a channel that replies go out on.", fields={"channel": ["Choose e-mail, a text or a social channel."]}
+        )
+    return Conversation.objects.create(contact=contact, channel=channel, token=secrets.token_urlsafe(32))
 
 
 def list_conversations(user: User | None) -> QuerySet[Conversation]:

@@ -280,7 +280,7 @@ def _store(inbound: InboundSocial) -> Message:
     contact = services.contact_for_identity(inbound.channel, inbound.sender_id)
     conversation = services.ongoing_conversation(
         contact, inbound.channel, reopen_within=REOPEN_WITHIN
-    ) or services.start_social_conversation(contact, inbound.channel)
+    ) or services.start_channel_conversation(contact, inbound.channel)
     received = f"{Channel(inbound.channel).label} message received"
     _, message = services.add_incoming_message(conversation, message_body(inbound), received=received)
     MessageSocial.objects.create(

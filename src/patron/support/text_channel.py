@@ -249,7 +249,7 @@ def thread_for(contact: Contact, channel: str, now: Any = None) -> Conversation 
 
 def _store(text: InboundText) -> Received:
     contact = services.contact_for_phone(text.phone, name=text.profile_name)
-    conversation = thread_for(contact, text.channel) or services.start_text_conversation(contact, text.channel)
+    conversation = thread_for(contact, text.channel) or services.start_channel_conversation(contact, text.channel)
     locked, message = services.add_incoming_message(conversation, message_body(text), received="text message received")
     MessageText.objects.create(
         message=message,
