@@ -10,16 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import count
 from typing import Any
-from urllib.parse import parse_qsl
 
 import stripe
 from django.conf import settings
 from django.test import Client
 
 from patron.orders.models import Order
+from patron.stub_server import StubRequest, serving
 
 STUB_SECRET_KEY = "sk_test_patron_stub"  # noqa: S105 (a fake key the stub accepts)
 STUB_WEBHOOK_SECRET = "whsec_patron_stub"  # noqa: S105 (a fake signing secret for tests)
@@ -38,14 +37,6 @@ def make_order(total: Decimal | str = "42.50", *, email: str = "grace@example.co
         total=Decimal(total),
         **fields,
     )
-
-
-@dataclass
-class StubRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    params: dict[str, str]
 
 
 CANCEL_PATH = re.compile(r"^/v1/payment_intents/(?P<intent>[^/]+)/cancel$")
@@ -148,49 +139,18 @@ class StripeStub:
         return [request for request in self.requests if request.method == "POST" and request.path == path]
 
 
-def _handler(stub: StripeStub) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode()
-            request = StubRequest(
-                method="POST",
-                path=self.path.split("?", 1)[0],
-                headers={name.lower(): value for name, value in self.headers.items()},
-                params=dict(parse_qsl(body, keep_blank_values=True)),
-            )
-            status, reply = stub.answer(request)
-            payload = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("Request-Id", f"req_stub{len(stub.requests)}")
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the stub's requests are asserted on, not logged."""
-
-    return Handler
-
-
 @contextmanager
 def running_stripe_stub() -> Iterator[StripeStub]:
     """Serve the stub on a free loopback port and point the Stripe SDK at it for the duration."""
     stub = StripeStub()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(stub))
-    stub.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    saved = stripe.api_base, stripe.max_network_retries
-    stripe.api_base, stripe.max_network_retries = stub.base_url, 0
-    try:
-        yield stub
-    finally:
-        stripe.api_base, stripe.max_network_retries = saved
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serving(stub.answer) as base_url:
+        stub.base_url = base_url
+        saved = stripe.api_base, stripe.max_network_retries
+        stripe.api_base, stripe.max_network_retries = stub.base_url, 0
+        try:
+            yield stub
+        finally:
+            stripe.api_base, stripe.max_network_retries = saved
 
 
 def stripe_event(event_type: str, obj: dict[str, Any], *, event_id: str) -> bytes:

@@ -7,12 +7,11 @@ import base64
 import json
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.test import Client
@@ -21,6 +20,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
+from patron.stub_server import StubRequest, serving
 from patron.support import social_channel, text_channel
 
 STUB_ACCOUNT_SID = "AC" + "0" * 31 + "1"
@@ -30,18 +30,6 @@ STUB_PAGE_ID = "104560000000001"
 STUB_INSTAGRAM_ID = "17841400000000001"
 STUB_PAGE_TOKEN = "patron-stub-page-access-token"  # noqa: S105 (a fake token the stub accepts)
 STUB_APP_SECRET = "patron-stub-app-secret"  # noqa: S105 (a fake secret)
-
-
-@dataclass
-class StubRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    # The form fields of a form-encoded body (Twilio's SDK).
-    params: dict[str, str]
-    query: dict[str, str] = field(default_factory=dict)
-    # The body of a JSON request (the Graph API).
-    json: Any = None
 
 
 @dataclass
@@ -89,49 +77,6 @@ class TwilioStub:
         return [r.params for r in self.requests if r.method == "POST" and r.path.endswith("/Messages.json")]
 
 
-def _handler(answer: Callable[[StubRequest], tuple[int, dict[str, Any]]]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length).decode()
-            path, _, query = self.path.partition("?")
-            is_json = (self.headers.get("Content-Type") or "").startswith("application/json")
-            request = StubRequest(
-                method="POST",
-                path=path,
-                headers={name.lower(): value for name, value in self.headers.items()},
-                params={} if is_json else dict(parse_qsl(body, keep_blank_values=True)),
-                query=dict(parse_qsl(query, keep_blank_values=True)),
-                json=json.loads(body or "null") if is_json else None,
-            )
-            status, reply = answer(request)
-            payload = json.dumps(reply).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: the stub's requests are asserted on, not logged."""
-
-    return Handler
-
-
-@contextmanager
-def _serving(answer: Callable[[StubRequest], tuple[int, dict[str, Any]]]) -> Iterator[str]:
-    """Serve `answer` on a free loopback port for the duration; yields the server's base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(answer))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 class LoopbackHttpClient(TwilioHttpClient):
     """The SDK's own HTTP client, sending what it would send to api.twilio.com to the stub instead."""
 
@@ -150,7 +95,7 @@ def running_twilio_stub() -> Iterator[TwilioStub]:
     """Serve the stub on a free loopback port and send the SDK's requests there for the duration."""
     stub = TwilioStub()
     saved = text_channel.make_http_client
-    with _serving(stub.answer) as base_url:
+    with serving(stub.answer) as base_url:
         stub.base_url = base_url
 
         def loopback() -> HttpClient:
@@ -230,7 +175,7 @@ def graph_error(code: int, message: str, kind: str = "OAuthException", **extra: 
 def running_graph_stub() -> Iterator[GraphStub]:
     """Serve the stub on a free loopback port; point META_GRAPH_URL at `stub.base_url` for the duration."""
     stub = GraphStub()
-    with _serving(stub.answer) as base_url:
+    with serving(stub.answer) as base_url:
         stub.base_url = base_url
         yield stub
 
