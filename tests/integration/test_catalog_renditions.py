@@ -198,8 +198,11 @@ def test_the_catch_up_command_makes_what_is_missing_and_reports_what_it_could_no
     with default_storage.open(str(broken.image.name), "wb") as stored:
         stored.write(b"not a picture")
     out = io.StringIO()
+    version = catalog_version()
 
     call_command("renditions", stdout=out)
+
+    assert catalog_version() != version, "cached pages learn of the new copies"
 
     assert "Made copies of 1 pictures; 1 could not be read as pictures." in out.getvalue()
     assert "Smaller picture copies" in out.getvalue(), "a progress bar"

@@ -81,13 +81,25 @@ def _current_files(source: str, recorded: dict[str, Any] | None) -> dict[str, st
 
 
 def make_renditions(image_id: int) -> bool:
-    """Make the renditions of one picture unless they are current; True when new ones were recorded.
+    """Make the renditions of one picture unless they are current; True when new ones were recorded, and cached
+    pages then learn of them.
 
     Safe to run twice or on two workers: the row is updated only while it still shows the same file, and files
     written for a picture replaced meanwhile are deleted again.
     """
+    made = _record_renditions(image_id)
+    if made:
+        _catalog_changed()
+    return made
+
+
+def _catalog_changed() -> None:
     from patron.catalog.services import bump_catalog_version
 
+    bump_catalog_version()
+
+
+def _record_renditions(image_id: int) -> bool:
     image = ProductImage.objects.filter(pk=image_id).first()
     if image is None or not image.image or is_current(image):
         return False
@@ -100,10 +112,7 @@ def make_renditions(image_id: int) -> bool:
         logger.warning("No renditions for product picture %s (%s): not a readable image", image_id, source)
         return False
     previous = list((image.renditions or {}).get("files", {}).values())
-    with transaction.atomic():
-        updated = ProductImage.objects.filter(pk=image_id, image=source).update(renditions=made)
-        if updated:
-            bump_catalog_version()
+    updated = ProductImage.objects.filter(pk=image_id, image=source).update(renditions=made)
     if not updated:
         delete_files(made["files"].values())
         return False
@@ -126,8 +135,11 @@ def make_missing_renditions(progress: Progress = silent_progress) -> tuple[int, 
     done = 0
     with progress("Smaller picture copies", len(stale)) as advance:
         for image_id in stale:
-            done += make_renditions(image_id)
+            done += _record_renditions(image_id)
             advance(1)
+    # One catalog change for the whole catch-up, not one per picture: each empties the page caches.
+    if done:
+        _catalog_changed()
     return done, len(stale) - done
 
 
